@@ -1,0 +1,1 @@
+"""tfgen zoo: one module per paper family, built from :mod:`tfgen`."""
