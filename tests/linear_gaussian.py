@@ -21,7 +21,6 @@ class LinearGaussian(LatentVariableModel):
         self.data_dim, self.latent_dim, self.noise = data_dim, latent_dim, noise
         self.encoder = layers.DiagonalGaussian(latent_dim, name="q_z")
         self.likelihood = layers.Gaussian(data_dim, variance="fixed", scale=noise, name="p_x")
-        self.build()
 
     def build(self, input_shape=None):
         self.encoder.build((None, self.data_dim))
@@ -74,6 +73,7 @@ def make(seed=0, data_dim=4, latent_dim=2, noise=0.5, n=256, **kwargs):
     w = q * rng.uniform(1.0, 2.0, size=latent_dim)
     b = rng.normal(size=data_dim)
     model = LinearGaussian(data_dim, latent_dim, noise, seed=seed, **kwargs)
+    model.build()
     model.set_generative(w, b)
     x = rng.normal(size=(n, latent_dim)) @ w.T + b + noise * rng.normal(size=(n, data_dim))
     keras.utils.set_random_seed(seed)
