@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tests import linear_gaussian
 from tfgen import objectives
-from tfgen.lagrangian import Constraint, ConstrainedModel, LagrangeMultipliers
+from tfgen.lagrangian import ConstrainedModel, Constraint, LagrangeMultipliers
 
 
 class KLConstrained(ConstrainedModel, linear_gaussian.LinearGaussian):
