@@ -167,8 +167,8 @@ def _from_tfds(spec, split, local, data_dir):
     try:
         import tensorflow_datasets as tfds
 
-        ds = tfds.load(spec.tfds_name, split=split, batch_size=-1)
-        images = tfds.as_numpy(ds)["image"]
+        ds = tfds.load(spec.tfds_name, split=split).map(lambda example: example["image"])
+        images = np.concatenate(list(tfds.as_numpy(ds.batch(4096))))
     except Exception as error:  # any TFDS failure becomes one actionable message
         looked = ", ".join(local) if local else f"nothing (${DATA_DIR_ENV} is unset)"
         raise DatasetNotFoundError(

@@ -58,20 +58,19 @@ def train(args):
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
-    config = iwae.IWAEConfig(input_dim=spec.shape[0] * spec.shape[1], layers=args.layers, k=k,
-                             objective=MODELS[args.model], estimator=args.estimator, seed=args.seed)
-    runs.prepare_dir(args.out, args.overwrite)
-
     keras.utils.set_random_seed(args.seed)
+    model = iwae.IWAE(input_dim=spec.shape[0] * spec.shape[1], layers=args.layers, k=k,
+                      objective=MODELS[args.model], estimator=args.estimator, seed=args.seed)
     train_data = data.load(args.dataset, "train", args.batch_size, seed=args.seed)
     test_data = data.load(args.dataset, "test", 100)
-    model = iwae.IWAE(**vars(config))
     images = data.load_images(args.dataset, "train")
+    runs.prepare_dir(args.out, args.overwrite)
     model.adapt(images.reshape(len(images), -1) / (1.0 if spec.binary else 255.0))
     model.compile(optimizer=iwae.paper_optimizer(args.learning_rate))
 
     start = time.time()
-    history = model.fit(train_data, epochs=args.epochs, verbose=args.verbose, callbacks=[
+    # shuffle=False: the dataset reshuffles itself every epoch (tfgen.data.load).
+    history = model.fit(train_data, epochs=args.epochs, verbose=args.verbose, shuffle=False, callbacks=[
         keras.callbacks.TensorBoard(f"{args.out}/logs"),
         keras.callbacks.CSVLogger(f"{args.out}/history.csv"),
     ])

@@ -1,0 +1,117 @@
+"""Datasets: local files, the TFDS route (mocked, offline), errors, dynamic binarisation."""
+import gzip
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from scipy.io import savemat
+
+from tests.markers import requires_data
+from tfgen import data
+
+
+def write_idx(path, images):
+    n, rows, cols = images.shape
+    header = b"".join(int(v).to_bytes(4, "big") for v in (2051, n, rows, cols))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as f:
+        f.write(header + images.astype("uint8").tobytes())
+
+
+@pytest.fixture
+def offline_tfds(monkeypatch):
+    """Make any TFDS download fail at once, as on a machine without internet."""
+    def refuse(*args, **kwargs):
+        raise ConnectionError("no internet")
+    monkeypatch.setattr(tfds, "load", refuse)
+
+
+def test_digits_is_embedded_binary_and_split_disjointly(monkeypatch):
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    splits = {s: data.load_images("digits", s) for s in ("train", "validation", "test")}
+    assert [len(v) for v in splits.values()] == [1297, 200, 300]
+    assert all(v.shape[1:] == (8, 8, 1) and set(np.unique(v)) <= {0, 1} for v in splits.values())
+    rows = {s: {r.tobytes() for r in v} for s, v in splits.items()}
+    assert len(rows["train"] & rows["test"]) < 0.2 * len(rows["test"])  # distinct images, few duplicates
+    batch = next(iter(data.load("digits", "test", batch_size=10)))
+    assert batch.shape == (10, 64) and batch.dtype == "float32"
+
+
+def test_binarized_mnist_from_local_npz(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    arrays = {s: (rng.random((n, 784)) < 0.3).astype("uint8") for s, n in [("train", 6), ("valid", 3), ("test", 4)]}
+    np.savez(tmp_path / "binarized_mnist.npz", **arrays)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    validation = data.load_images("binarized_mnist", "validation")
+    np.testing.assert_array_equal(validation.reshape(3, 784), arrays["valid"])
+    batches = list(data.load("binarized_mnist", "test", batch_size=3, shuffle=False))
+    np.testing.assert_array_equal(np.concatenate(batches), arrays["test"])
+
+
+def test_idx_files_and_dynamic_binarisation(tmp_path, monkeypatch):
+    grey = np.tile(np.array([0, 64, 128, 255], dtype="uint8"), (200, 28, 7))
+    write_idx(tmp_path / "fashion_mnist" / "train-images-idx3-ubyte.gz", grey)
+    write_idx(tmp_path / "fashion_mnist" / "t10k-images-idx3-ubyte.gz", grey[:10])
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    images = data.load_images("fashion_mnist", "train")
+    assert images.shape == (200, 28, 28, 1)
+    np.testing.assert_array_equal(images[..., 0], grey)
+
+    ds = data.load("fashion_mnist", "train", batch_size=200, seed=3)
+    first, second = (next(iter(ds)).numpy() for _ in range(2))
+    assert set(np.unique(first)) == {0.0, 1.0}
+    assert np.mean(first != second) > 0.1  # a fresh binarisation every epoch
+    p = grey.reshape(200, -1) / 255.0
+    assert abs(first.mean() - p.mean()) < 0.01
+    assert np.all(first[:, p[0] == 0] == 0) and np.all(first[:, p[0] == 1] == 1)
+    unit = next(iter(data.load("fashion_mnist", "test", batch_size=10, binarize=False, flatten=False)))
+    np.testing.assert_allclose(unit.numpy()[..., 0], grey[:10] / 255.0, rtol=1e-6)
+
+
+def test_omniglot_chardata_layout(tmp_path, monkeypatch):
+    images = np.random.default_rng(0).random((5, 28, 28))
+    # chardata.mat: one column per image, each image stored column-major.
+    columns = images.transpose(0, 2, 1).reshape(5, 784).T
+    savemat(tmp_path / "chardata.mat", {"data": columns, "testdata": columns[:, :2]})
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    loaded = data.load_images("omniglot", "train")
+    np.testing.assert_allclose(loaded[..., 0], np.round(images * 255), atol=1)
+
+
+def test_tfds_route_is_used_without_local_files(monkeypatch):
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    with tfds.testing.mock_data(num_examples=6):
+        mnist = data.load_images("mnist", "train")
+        omniglot = data.load_images("omniglot", "test")
+    assert mnist.shape == (6, 28, 28, 1) and mnist.dtype == np.uint8
+    assert omniglot.shape == (6, 28, 28, 1)  # resized from TFDS' 105x105 RGB
+
+
+def test_missing_dataset_error_names_files_and_remedy(tmp_path, monkeypatch, offline_tfds):
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(data.DatasetNotFoundError) as error:
+        data.load_images("binarized_mnist", "train")
+    message = str(error.value)
+    for part in ("'binarized_mnist'", str(tmp_path / "binarized_mnist.npz"), "ConnectionError",
+                 "TFGEN_DATA_DIR", "TFDS"):
+        assert part in message
+    monkeypatch.delenv(data.DATA_DIR_ENV)
+    with pytest.raises(data.DatasetNotFoundError, match="TFGEN_DATA_DIR is unset"):
+        data.load_images("mnist", "test")
+
+
+def test_unknown_dataset_and_split():
+    with pytest.raises(ValueError, match="Unknown dataset 'cifar'.*binarized_mnist"):
+        data.load("cifar", "train")
+    with pytest.raises(ValueError, match="splits \\['train', 'test'\\], not 'validation'"):
+        data.load_images("mnist", "validation")
+
+
+@requires_data
+def test_real_binarized_mnist_and_fashion_mnist():
+    sizes = {s: len(data.load_images("binarized_mnist", s)) for s in ("train", "validation", "test")}
+    assert sizes == {"train": 50000, "validation": 10000, "test": 10000}
+    test = data.load_images("binarized_mnist", "test")
+    assert set(np.unique(test)) == {0, 1} and 0.1 < test.mean() < 0.2
+    fashion = data.load_images("fashion_mnist", "test")
+    assert fashion.shape == (10000, 28, 28, 1) and fashion.max() == 255
