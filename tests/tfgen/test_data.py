@@ -39,7 +39,8 @@ def test_digits_is_embedded_binary_and_split_disjointly(monkeypatch):
 
 def test_binarized_mnist_from_local_npz(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
-    arrays = {s: (rng.random((n, 784)) < 0.3).astype("uint8") for s, n in [("train", 6), ("valid", 3), ("test", 4)]}
+    sizes = {"train": 6, "valid": 3, "test": 4}
+    arrays = {split: (rng.random((n, 784)) < 0.3).astype("uint8") for split, n in sizes.items()}
     np.savez(tmp_path / "binarized_mnist.npz", **arrays)
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
     validation = data.load_images("binarized_mnist", "validation")
