@@ -186,7 +186,9 @@ def load_preset(preset, compile=True, cache_dir=None, metadata_sha256=None):
 
 def _without_optimizer(model):
     """A copy of ``model`` holding its weights but no optimizer state (a preset ships none)."""
-    bare = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)  # deserialising it would compile and build an optimizer
+    bare = keras.saving.deserialize_keras_object(config)
     if not bare.built:
         bare.build()
     bare.set_weights(model.get_weights())

@@ -11,6 +11,7 @@ import json
 import os
 
 import keras
+import numpy as np
 
 from tfgen import data, presets, runs
 from zoo import iwae
@@ -27,6 +28,7 @@ def register(commands):
     sample.add_argument("--num", type=int, default=64)
     sample.add_argument("--seed", type=int, default=None)
     sample.add_argument("--out", default="samples.png")
+    sample.add_argument("--scale", type=int, default=4, help="pixels per image pixel in the PNG (default 4)")
 
     preset = commands.add_parser("preset", help="package a run directory as a registered preset")
     preset.add_argument("run", help="a directory written by tfgen train")
@@ -78,8 +80,11 @@ def list_presets(args):
 def sample(args):
     from matplotlib import image
 
+    if args.scale < 1:
+        raise ValueError(f"--scale must be >= 1, got {args.scale}.")
     model, settings, _ = load_model(args.source)
     grid = zoo_presets.sample_grid(model, settings["dataset"], args.num, seed=args.seed)
+    grid = np.kron(grid, np.ones((args.scale, args.scale), dtype=grid.dtype))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     image.imsave(args.out, grid, cmap="gray", vmin=0.0, vmax=1.0)
     print(f"{args.num} samples -> {args.out}")

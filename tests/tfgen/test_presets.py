@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -44,12 +45,18 @@ def test_save_writes_config_weights_and_metadata_with_hashes(preset_dir):
     assert sorted(os.listdir(folder)) == ["config.json", "metadata.json", "model.weights.h5"]
     on_disk = json.loads((folder / "metadata.json").read_text())
     assert on_disk == metadata
-    assert on_disk["files"] == {name: presets.sha256(folder / name) for name in ("config.json", "model.weights.h5")}
-    assert (on_disk["objective"], on_disk["k"], on_disk["dataset"], on_disk["passes"]) == ("iwae", 3, "digits", 2)
+    hashed = ("config.json", "model.weights.h5")
+    assert on_disk["files"] == {name: presets.sha256(folder / name) for name in hashed}
+    recorded = tuple(on_disk[key] for key in ("objective", "k", "dataset", "passes"))
+    assert recorded == ("iwae", 3, "digits", 2)
     assert on_disk["test_log_likelihood"] == -3.25 and on_disk["test_k"] == 50
     assert on_disk["command"] == "tfgen train --k 3" and on_disk["tfgen_version"]
     assert on_disk["optimizer"]["config"]["epsilon"] == pytest.approx(1e-4)
-    assert json.loads((folder / "config.json").read_text())["settings"] == {"dataset": "digits"}
+    config = json.loads((folder / "config.json").read_text())
+    assert config["settings"] == {"dataset": "digits"}
+    assert not config["model"].get("compile_config") and "optimizer" not in config
+    with h5py.File(folder / "model.weights.h5") as weights:
+        assert "optimizer" not in weights  # no optimizer state shipped
 
 
 def test_load_preset_returns_compiled_model_with_same_weights(preset_dir):
