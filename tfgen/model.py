@@ -74,6 +74,10 @@ class LatentVariableModel(keras.Model):
             raise ValueError(f"Preset {preset!r} holds a {type(model).__name__}, not a {cls.__name__}.")
         return model
 
+    def save_to_preset(self, directory, metadata):
+        """Write this model as a preset folder; see :func:`tfgen.presets.save_to_preset`."""
+        return presets.save_to_preset(self, directory, metadata)
+
     def log_weights(self, x, k, estimator="total", seed=None, training=False):
         """Log importance weights of ``x`` (``[batch, ...]``) with ``k`` samples each.
 

@@ -152,8 +152,10 @@ def test_hub_handle_maps_to_its_url(preset_dir, monkeypatch):
         presets.resolve("hf://someone")
 
 
-def test_from_preset_checks_the_class(preset_dir):
+def test_from_preset_checks_the_class(preset_dir, tmp_path):
     folder, _ = preset_dir
+    tiny_model().save_to_preset(str(tmp_path / "again"), {"dataset": "digits"})
+    assert presets.verify(str(tmp_path / "again"))["files"] == presets.read_metadata(str(folder))["files"]
     assert isinstance(iwae.IWAE.from_preset(str(folder)), iwae.IWAE)
     assert isinstance(LatentVariableModel.from_preset(str(folder)), iwae.IWAE)
 
