@@ -34,6 +34,7 @@ from tfgen import runs
 
 METADATA = "metadata.json"
 HASHED_FILES = (runs.CONFIG, runs.WEIGHTS)
+OPTIMIZERS = ("optimizer", "dual_optimizer")  # compile arguments recorded (the second: ConstrainedModel)
 URL_SCHEMES = ("http://", "https://", "file://")
 HUB_PREFIXES = {"hf://": "https://huggingface.co/{repo}/resolve/main{sub}"}
 
@@ -94,8 +95,9 @@ def save_to_preset(model, directory, metadata=None):
     for attribute in ("objective", "k", "estimator"):
         if hasattr(model, attribute):
             metadata.setdefault(attribute, getattr(model, attribute))
-    if getattr(model, "optimizer", None) is not None:
-        metadata["optimizer"] = keras.optimizers.serialize(model.optimizer)
+    for name in OPTIMIZERS:  # a config passed in metadata wins (e.g. the run's, see zoo.presets.build)
+        if name not in metadata and getattr(model, name, None) is not None:
+            metadata[name] = keras.optimizers.serialize(getattr(model, name))
     metadata.update(
         name=os.path.basename(os.path.normpath(directory)),
         model_class=f"{type(model).__module__}.{type(model).__name__}",
@@ -162,7 +164,8 @@ def read_metadata(folder):
 def load_preset(preset, compile=True, cache_dir=None, metadata_sha256=None):
     """A model built from a verified preset, its weights loaded and (by default) compiled.
 
-    ``compile=True`` compiles with the optimizer recorded in the metadata (fresh state),
+    ``compile=True`` compiles with the optimizers recorded in the metadata (fresh state;
+    ``optimizer``, and ``dual_optimizer`` for a :class:`tfgen.lagrangian.ConstrainedModel`),
     or ``keras.optimizers.Adam(1e-3)`` if none is recorded, so ``fit`` fine-tunes and
     ``evaluate`` reports the model's bound right away.
     """
@@ -178,9 +181,9 @@ def load_preset(preset, compile=True, cache_dir=None, metadata_sha256=None):
         )
     model, _ = runs.load(folder)
     if compile:
-        optimizer = metadata.get("optimizer")
-        model.compile(optimizer=keras.optimizers.deserialize(optimizer) if optimizer
-                      else keras.optimizers.Adam(1e-3))
+        optimizers = {name: keras.optimizers.deserialize(metadata[name]) for name in OPTIMIZERS
+                      if metadata.get(name)}
+        model.compile(**{"optimizer": keras.optimizers.Adam(1e-3), **optimizers})
     return model
 
 

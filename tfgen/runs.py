@@ -32,8 +32,9 @@ def save(model, out, settings):
         "settings": settings,
         "tfgen_version": tfgen.__version__,
     }
-    if getattr(model, "optimizer", None) is not None:  # so a preset made from the run can recompile
-        config["optimizer"] = keras.optimizers.serialize(model.optimizer)
+    for name in ("optimizer", "dual_optimizer"):  # so a preset made from the run can recompile
+        if getattr(model, name, None) is not None:
+            config[name] = keras.optimizers.serialize(getattr(model, name))
     write_json(os.path.join(out, CONFIG), config)
     model.save_weights(os.path.join(out, WEIGHTS))
 

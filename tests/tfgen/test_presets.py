@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tfgen import presets, runs
+from tfgen.lagrangian import ConstrainedModel, Constraint
 from tfgen.model import LatentVariableModel
 from zoo import iwae
 
@@ -164,3 +165,26 @@ def test_from_preset_checks_the_class(preset_dir, tmp_path):
 
     with pytest.raises(ValueError, match="holds a IWAE, not a Other"):
         Other.from_preset(str(folder))
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class KLConstrainedIWAE(ConstrainedModel, iwae.IWAE):
+    """An IWAE with a KL constraint: a model compiled with a second (dual) optimizer."""
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        self.set_constraints({"kl": Constraint(1.0)})
+
+    def constraint_terms(self, x, log_weights):
+        return {"kl": log_weights.kl("z1")}
+
+
+def test_dual_optimizer_is_recorded_and_restored(tmp_path):
+    model = KLConstrainedIWAE(input_dim=6, hidden=((8,),), latent=(2,))
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), dual_optimizer=keras.optimizers.SGD(0.25))
+    presets.save_to_preset(model, str(tmp_path / "p"), {"dataset": "digits"})
+    loaded = presets.load_preset(str(tmp_path / "p"))
+    assert isinstance(loaded.dual_optimizer, keras.optimizers.SGD)
+    assert loaded.dual_optimizer.learning_rate.numpy() == pytest.approx(0.25)
+    assert loaded.optimizer.learning_rate.numpy() == pytest.approx(2e-3)

@@ -33,7 +33,8 @@ def build(run, name, k=5000, directory=DIRECTORY, description="", command=None, 
     model, settings = runs.load(run)
     metrics = runs.read_metrics(run)
     with open(os.path.join(run, runs.CONFIG)) as f:
-        optimizer = json.load(f).get("optimizer")
+        run_config = json.load(f)
+    optimizers = {name: run_config[name] for name in presets.OPTIMIZERS if run_config.get(name)}
     dataset = settings.get("dataset")
     if dataset is None:
         raise ValueError(f"{run}/config.json records no dataset in its settings; cannot evaluate it.")
@@ -56,7 +57,7 @@ def build(run, name, k=5000, directory=DIRECTORY, description="", command=None, 
         "command": command or train_command(settings),
         "run_metrics": metrics,
         "settings": settings,
-        **({"optimizer": optimizer} if optimizer else {}),
+        **optimizers,
     })
 
 
