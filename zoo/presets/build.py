@@ -9,6 +9,7 @@ quick ``k = 100`` figure a test can re-check in seconds, and written with
 """
 import json
 import os
+import sys
 import time
 
 from tfgen import data, evaluation, presets, runs
@@ -35,6 +36,9 @@ def build(run, name, k=5000, directory=DIRECTORY, description="", command=None, 
     with open(os.path.join(run, runs.CONFIG)) as f:
         run_config = json.load(f)
     optimizers = {name: run_config[name] for name in presets.OPTIMIZERS if run_config.get(name)}
+    if "train_seconds" not in metrics:
+        print(f"warning: {run}/metrics.json records no train_seconds (is the run finished?); the "
+              "preset's wall time will be null.", file=sys.stderr)
     dataset = settings.get("dataset")
     if dataset is None:
         raise ValueError(f"{run}/config.json records no dataset in its settings; cannot evaluate it.")
