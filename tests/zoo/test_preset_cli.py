@@ -9,7 +9,7 @@ import pytest
 from matplotlib import image
 
 import zoo
-from tfgen import presets, runs
+from tfgen import data, presets, runs
 from zoo import cli, iwae
 
 SHIPPED = "iwae_digits_k5_l1"
@@ -59,6 +59,8 @@ def test_shipped_preset_reproduces_its_recorded_figure(capsys):
     measured = float(re.search(r"\(k = 100\): (-?\d+\.\d+) nats", out).group(1))
     assert measured == pytest.approx(recorded[100], abs=0.2)
     assert recorded[5000] >= recorded[100] - 0.05  # L_k grows with k (Burda et al., Theorem 1)
+    logs = zoo.load(SHIPPED).evaluate(data.load("digits", "test", 100), verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(meta["test_evaluate"]["loss"], abs=0.2)
 
 
 def test_tampered_preset_is_refused_by_the_cli(capsys, tmp_path):
@@ -90,6 +92,7 @@ def test_preset_command_builds_a_registered_folder_from_a_run(capsys, tmp_path, 
     meta = presets.verify(str(folder))
     assert (meta["test_k"], meta["passes"], meta["train_seconds"], meta["k"]) == (10, 3, 4.2, 2)
     assert [e["k"] for e in meta["evaluations"]] == [10, 100]
+    assert set(meta["test_evaluate"]) >= {"loss", "elbo", "iwae_k2", "kl"}
     assert meta["test_log_likelihood"] == meta["evaluations"][0]["log_likelihood"]
     assert meta["command"] == "tfgen train --dataset digits --epochs 3 --k 2 --model iwae"
     assert meta["optimizer"]["config"]["learning_rate"] == pytest.approx(2e-3)
