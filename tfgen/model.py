@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import objectives
+from tfgen import objectives, presets
 
 
 class LogWeights(NamedTuple):
@@ -62,6 +62,21 @@ class LatentVariableModel(keras.Model):
             for name in ["elbo", f"iwae_k{self.k}", "reconstruction", "kl"]
             + [f"kl_{layer}" for layer in self.latent_names]
         }
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """A compiled model of this class from a preset name, folder or URL.
+
+        See :func:`tfgen.presets.load_preset` for ``kwargs``; the preset must hold a ``cls``.
+        """
+        model = presets.load_preset(preset, **kwargs)
+        if not isinstance(model, cls):
+            raise ValueError(f"Preset {preset!r} holds a {type(model).__name__}, not a {cls.__name__}.")
+        return model
+
+    def save_to_preset(self, directory, metadata):
+        """Write this model as a preset folder; see :func:`tfgen.presets.save_to_preset`."""
+        return presets.save_to_preset(self, directory, metadata)
 
     def log_weights(self, x, k, estimator="total", seed=None, training=False):
         """Log importance weights of ``x`` (``[batch, ...]``) with ``k`` samples each.

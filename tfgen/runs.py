@@ -1,8 +1,8 @@
 """A training run on disk: ``config.json``, ``model.weights.h5`` and ``metrics.json``.
 
-``config.json`` holds the model's Keras serialisation (class, module, ``get_config()``)
-and the training settings, so :func:`load_model` rebuilds any registered tfgen model
-without knowing its class. Nothing here is pickled.
+``config.json`` holds the model's Keras serialisation (class, module, ``get_config()``),
+the training settings and the optimizer (when compiled), so :func:`load_model` rebuilds any
+registered tfgen model without knowing its class. Nothing here is pickled.
 """
 import json
 import os
@@ -27,11 +27,15 @@ def prepare_dir(out, overwrite=False):
 
 def save(model, out, settings):
     """Write the model's config with the run ``settings`` and its weights into ``out``."""
-    write_json(os.path.join(out, CONFIG), {
+    config = {
         "model": keras.saving.serialize_keras_object(model),
         "settings": settings,
         "tfgen_version": tfgen.__version__,
-    })
+    }
+    for name in ("optimizer", "dual_optimizer"):  # so a preset made from the run can recompile
+        if getattr(model, name, None) is not None:
+            config[name] = keras.optimizers.serialize(getattr(model, name))
+    write_json(os.path.join(out, CONFIG), config)
     model.save_weights(os.path.join(out, WEIGHTS))
 
 

@@ -13,7 +13,7 @@ import time
 import keras
 
 from tfgen import data, evaluation, objectives, runs
-from zoo import iwae
+from zoo import iwae, preset_cli
 
 # CLI model name -> the objective of the IWAE-family model it trains.
 MODELS = {"vae": "vae", "iwae": "iwae"}
@@ -41,11 +41,12 @@ def build_parser():
     train.add_argument("--verbose", type=int, default=1, help="Keras verbosity: 0, 1 (bars) or 2")
 
     evaluate = commands.add_parser("evaluate", help="re-estimate a saved run's log-likelihood")
-    evaluate.add_argument("run", help="a directory written by tfgen train")
+    evaluate.add_argument("run", help="a directory written by tfgen train, or a preset name, folder or URL")
     evaluate.add_argument("--k", type=int, default=5000, help="importance samples (default 5000)")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--batch-size", type=int, default=100)
     evaluate.add_argument("--verbose", type=int, default=1)
+    preset_cli.register(commands)
     return parser
 
 
@@ -95,20 +96,21 @@ def train(args):
 
 def evaluate(args):
     k = objectives.check_k(args.k)
-    model, settings = runs.load(args.run)
+    model, settings, run_dir = preset_cli.load_model(args.run)
     split_data = data.load(settings["dataset"], args.split, args.batch_size)
     start = time.time()
     ll = evaluation.log_likelihood(model, split_data, k=k, verbose=args.verbose).mean()
     key = f"{args.split}_log_likelihood_k{k}"
-    runs.update_metrics(args.run, **{key: float(ll), f"{key}_seconds": round(time.time() - start, 1)})
-    print(f"{args.split} log-likelihood (k = {k}): {ll:.2f} nats  -> {args.run}/metrics.json")
+    print(f"{args.split} log-likelihood (k = {k}): {ll:.2f} nats")
+    if run_dir:  # a preset's folder is never written to
+        runs.update_metrics(run_dir, **{key: float(ll), f"{key}_seconds": round(time.time() - start, 1)})
     return ll
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        {"train": train, "evaluate": evaluate}[args.command](args)
+        {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS}[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tfgen {args.command}: error: {error}", file=sys.stderr)
         return 2

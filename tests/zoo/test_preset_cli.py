@@ -1,0 +1,113 @@
+"""The shipped presets and ``tfgen list | sample | evaluate PRESET | preset | tune``."""
+import json
+import re
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from matplotlib import image
+
+import zoo
+from tfgen import data, presets, runs
+from zoo import cli, iwae
+
+SHIPPED = "iwae_digits_k5_l1"
+
+
+def run_cli(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def tiny_run(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = iwae.IWAE(input_dim=64, hidden=((8,),), latent=(2,), k=2, seed=0)
+    model.adapt(np.full((1, 64), 0.3))
+    model.compile(optimizer=iwae.paper_optimizer(2e-3))
+    run = tmp_path / "run"
+    runs.prepare_dir(str(run))
+    settings = {"model": "iwae", "dataset": "digits", "k": 2, "epochs": 3, "overwrite": False}
+    runs.save(model, str(run), settings)
+    runs.update_metrics(str(run), train_seconds=4.2, epochs=3)
+    return run
+
+
+def test_every_shipped_preset_is_listed_verified_and_loads(capsys):
+    shipped = zoo.available()
+    assert SHIPPED in shipped
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["name", "dataset", "objective", "k", "test", "LL", "(k)", "passes"]
+    for name, meta in shipped.items():
+        presets.verify(presets.registered()[name])
+        row = next(line for line in lines if line.startswith(name + " "))
+        assert f"{meta['test_log_likelihood']:.2f} ({meta['test_k']})" in row
+        assert row.endswith(str(meta["passes"]))
+        assert zoo.load(name).compiled
+
+
+def test_shipped_preset_reproduces_its_recorded_figure(capsys):
+    meta = zoo.available()[SHIPPED]
+    assert meta["test_k"] == 5000 and meta["dataset"] == "digits" and meta["passes"] > 0
+    recorded = {e["k"]: e["log_likelihood"] for e in meta["evaluations"]}
+    code, out, _ = run_cli(capsys, "evaluate", SHIPPED, "--k", 100, "--verbose", 0)
+    assert code == 0
+    measured = float(re.search(r"\(k = 100\): (-?\d+\.\d+) nats", out).group(1))
+    assert measured == pytest.approx(recorded[100], abs=0.2)
+    assert recorded[5000] >= recorded[100] - 0.05  # L_k grows with k (Burda et al., Theorem 1)
+    logs = zoo.load(SHIPPED).evaluate(data.load("digits", "test", 100), verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(meta["test_evaluate"]["loss"], abs=0.2)
+
+
+def test_tampered_preset_is_refused_by_the_cli(capsys, tmp_path):
+    copy = tmp_path / SHIPPED
+    shutil.copytree(presets.registered()[SHIPPED], copy)
+    weights = bytearray((copy / "model.weights.h5").read_bytes())
+    weights[len(weights) // 2] ^= 0x01  # one flipped bit
+    (copy / "model.weights.h5").write_bytes(bytes(weights))
+    code, _, err = run_cli(capsys, "evaluate", copy, "--k", 10)
+    assert code == 2 and "sha256" in err and "refused" in err
+
+
+@pytest.mark.parametrize("source", ["preset", "run"])
+def test_sample_writes_a_png_grid(capsys, tmp_path, tiny_run, source):
+    out = tmp_path / "grid.png"
+    code, _, _ = run_cli(capsys, "sample", SHIPPED if source == "preset" else tiny_run, "--num", 16,
+                         "--out", out, "--scale", 2, "--seed", 1)
+    assert code == 0
+    grid = image.imread(out)
+    assert grid.shape[:2] == (2 * (4 * 9 - 1), 2 * (4 * 9 - 1))  # 4 x 4 images of 8 x 8, 1-pixel gaps
+    assert grid[..., 0].std() > 0.05  # not blank
+
+
+def test_preset_command_builds_a_registered_folder_from_a_run(capsys, tmp_path, tiny_run):
+    code, _, _ = run_cli(capsys, "preset", tiny_run, "--name", "tiny", "--k", 10,
+                         "--directory", tmp_path / "zoo", "--verbose", 0)
+    assert code == 0
+    folder = tmp_path / "zoo" / "tiny"
+    meta = presets.verify(str(folder))
+    assert (meta["test_k"], meta["passes"], meta["train_seconds"], meta["k"]) == (10, 3, 4.2, 2)
+    assert [e["k"] for e in meta["evaluations"]] == [10, 100]
+    assert set(meta["test_evaluate"]) >= {"loss", "elbo", "iwae_k2", "kl"}
+    assert meta["test_log_likelihood"] == meta["evaluations"][0]["log_likelihood"]
+    assert meta["command"] == "tfgen train --dataset digits --epochs 3 --k 2 --model iwae"
+    assert meta["optimizer"]["config"]["learning_rate"] == pytest.approx(2e-3)
+    model = zoo.load(str(folder))
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(2e-3)
+    code, _, err = run_cli(capsys, "preset", tiny_run, "--name", "../escape", "--directory", tmp_path)
+    assert code == 2 and "plain folder name" in err
+
+
+def test_tune_command_writes_the_best_trial(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "tune", "--max-trials", 1, "--epochs", 1, "--k", 1, "--units", 8,
+                           "--eval-k", 5, "--batch-size", 100, "--out", tmp_path, "--verbose", 0)
+    assert code == 0
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["objective"] == "val_iwae_k5" and np.isfinite(best["score"]) and best["score"] < 0
+    assert best["hyperparameters"]["units"] == 8 and best["hyperparameters"]["k"] == 1
+    code, _, err = run_cli(capsys, "tune", "--objective", "gan", "--out", tmp_path)
+    assert code == 2 and "vae or iwae" in err

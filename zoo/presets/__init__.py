@@ -1,0 +1,63 @@
+"""The zoo's pretrained presets: one folder per preset in this package (see :mod:`tfgen.presets`).
+
+``zoo.load("iwae_digits_k5_l1")`` returns a compiled model ready to ``evaluate``, ``fit`` or
+``sample``; a local folder, a URL or a hub handle works as well. :func:`available` gives every
+registered preset's metadata. New presets are made from a run directory with
+``tfgen preset RUN --name NAME`` (:mod:`zoo.presets.build`).
+"""
+import importlib
+import json
+import math
+import os
+
+import numpy as np
+
+from tfgen import data, presets, runs
+
+DIRECTORY = os.path.dirname(os.path.abspath(__file__))
+presets.register_directory(DIRECTORY)
+
+
+def load(preset, compile=True, cache_dir=None, metadata_sha256=None):
+    """The model of ``preset`` (a registered name, a folder, a URL or hub handle), compiled.
+
+    Verifies every file's sha256 (:func:`tfgen.presets.resolve`), imports the zoo module
+    that defines the model, then builds it (:func:`tfgen.presets.load_preset`).
+    """
+    folder = presets.resolve(preset, cache_dir=cache_dir, metadata_sha256=metadata_sha256)
+    module = read_config(folder)["model"]["module"]
+    if module.split(".")[0] != "zoo":
+        raise ValueError(f"Preset {preset!r} holds a model from {module!r}, not a zoo model; "
+                         "import its module and use tfgen.presets.load_preset.")
+    importlib.import_module(module)
+    return presets.load_preset(folder, compile=compile)
+
+
+def available():
+    """``{name: metadata}`` of every registered preset."""
+    return {name: presets.read_metadata(folder) for name, folder in presets.registered().items()}
+
+
+def read_config(folder):
+    """A preset's ``config.json``: ``model`` (Keras serialisation) and run ``settings``."""
+    with open(os.path.join(folder, runs.CONFIG)) as f:
+        return json.load(f)
+
+
+def sample_grid(model, dataset, num=64, seed=None, columns=None):
+    """``num`` samples of ``model`` tiled into one grey image ``[rows * h, columns * w]`` in [0, 1].
+
+    Each sample is reshaped to ``dataset``'s image shape; samples are separated by a one-pixel
+    mid-grey line.
+    """
+    if num < 1:
+        raise ValueError(f"num must be >= 1, got {num}.")
+    height, width = data.info(dataset).shape[:2]
+    images = np.asarray(model.sample(num, seed=seed)).reshape(num, height, width)
+    columns = columns or math.ceil(math.sqrt(num))
+    rows = math.ceil(num / columns)
+    grid = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), 0.5, dtype="float32")
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        grid[r * (height + 1):r * (height + 1) + height, c * (width + 1):c * (width + 1) + width] = image
+    return grid
