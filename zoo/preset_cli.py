@@ -38,6 +38,8 @@ def register(commands):
     preset.add_argument("--command", default=None, dest="train_command",
                         help="the command that trained the run (default: rebuilt from its settings)")
     preset.add_argument("--directory", default=zoo_presets.DIRECTORY, help="where preset folders go")
+    preset.add_argument("--reuse-evaluation", action="store_true",
+                        help="record the k-sample figure `tfgen evaluate RUN --k K` already measured")
     preset.add_argument("--verbose", type=int, default=1)
 
     tune = commands.add_parser("tune", help="keras-tuner search of an IWAE-family model on a dataset")
@@ -93,7 +95,8 @@ def sample(args):
 
 def preset(args):
     return build.build(args.run, args.name, k=args.k, directory=args.directory, description=args.description,
-                       command=args.train_command, verbose=args.verbose)
+                       command=args.train_command, verbose=args.verbose,
+                       reuse_evaluation=args.reuse_evaluation)
 
 
 def tune(args):

@@ -102,6 +102,20 @@ def test_preset_command_builds_a_registered_folder_from_a_run(capsys, tmp_path, 
     assert code == 2 and "plain folder name" in err
 
 
+def test_preset_can_reuse_the_figure_tfgen_evaluate_measured(capsys, tmp_path, tiny_run):
+    args = ("preset", tiny_run, "--name", "tiny", "--k", 40, "--directory", tmp_path / "zoo",
+            "--verbose", 0, "--reuse-evaluation")
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and "tfgen evaluate" in err and not (tmp_path / "zoo" / "tiny").exists()
+    assert run_cli(capsys, "evaluate", tiny_run, "--k", 40, "--verbose", 0)[0] == 0
+    measured = runs.read_metrics(str(tiny_run))["test_log_likelihood_k40"]
+    assert run_cli(capsys, *args)[0] == 0
+    meta = presets.verify(str(tmp_path / "zoo" / "tiny"))
+    assert meta["test_log_likelihood"] == pytest.approx(measured, abs=1e-4)
+    assert "tfgen evaluate" in meta["evaluations"][0]["source"]
+    assert [e["k"] for e in meta["evaluations"]] == [40, 100]
+
+
 def test_tune_command_writes_the_best_trial(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "tune", "--max-trials", 1, "--epochs", 1, "--k", 1, "--units", 8,
                            "--eval-k", 5, "--batch-size", 100, "--out", tmp_path, "--verbose", 0)

@@ -20,7 +20,7 @@ QUICK_K = 100
 
 
 def build(run, name, k=5000, directory=DIRECTORY, description="", command=None, batch_size=100,
-          verbose=1):
+          verbose=1, reuse_evaluation=False):
     """Write the preset ``name`` from ``run``; return its metadata.
 
     Args:
@@ -29,6 +29,9 @@ def build(run, name, k=5000, directory=DIRECTORY, description="", command=None, 
         k: importance samples of the recorded test log-likelihood.
         command: the command that trained the run; by default rebuilt from the run's
             settings as ``tfgen train --flag value ...``.
+        reuse_evaluation: take the k-sample figure that ``tfgen evaluate RUN --k k`` already
+            measured on these same weights (``test_log_likelihood_k{k}`` in metrics.json)
+            instead of spending another k-sample pass; the metadata says so.
     """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"A preset name must be a plain folder name, got {name!r}.")
@@ -50,7 +53,17 @@ def build(run, name, k=5000, directory=DIRECTORY, description="", command=None, 
                      for key, value in model.evaluate(test, verbose=0, return_dict=True).items()}
     print(f"{name}: model.evaluate on test: {test_evaluate}")
     evaluations = []
+    measured = metrics.get(f"test_log_likelihood_k{k}") if reuse_evaluation else None
+    if reuse_evaluation and measured is None:
+        raise ValueError(f"{run}/metrics.json has no test_log_likelihood_k{k}; run `tfgen evaluate {run} "
+                         f"--k {k}` first or drop --reuse-evaluation.")
+    if measured is not None:
+        evaluations.append({"split": "test", "k": k, "log_likelihood": round(float(measured), 4),
+                            "seconds": metrics.get(f"test_log_likelihood_k{k}_seconds"),
+                            "source": f"tfgen evaluate (metrics.json of {os.path.basename(run)})"})
     for samples in dict.fromkeys((k, QUICK_K)):  # the headline k first, no duplicate
+        if measured is not None and samples == k:
+            continue
         start = time.time()
         ll = evaluation.log_likelihood(model, test, k=samples, verbose=verbose).mean()
         evaluations.append({"split": "test", "k": samples, "log_likelihood": round(float(ll), 4),
