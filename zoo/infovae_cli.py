@@ -89,15 +89,13 @@ def train(args):
     settings["model"] = args.command
     runs.save(model, args.out, settings)
 
-    test = data.load_images(args.dataset, "test")
-    test = test.reshape(len(test), -1).astype("float32")
-    evaluation = model.evaluate(test, batch_size=args.batch_size, verbose=0, return_dict=True)
-    mi = infovae.mutual_information(model, test[:args.mi_examples], seed=args.seed)
+    evaluation, mi, mi_examples = measure(model, args.dataset, args.batch_size, args.mi_examples, args.seed)
     metrics = runs.update_metrics(
         args.out,
-        test={key: float(value) for key, value in evaluation.items()},
+        test=evaluation,
+        test_shuffle_seed=args.seed,
         test_mutual_information=mi,
-        mi_examples=min(args.mi_examples, len(test)),
+        mi_examples=mi_examples,
         dataset=args.dataset,
         epochs=args.epochs,
         train_seconds=round(train_seconds, 1),
@@ -107,3 +105,22 @@ def train(args):
           f"{evaluation['consistency']:.2f}, 10000*MMD {evaluation['mmd']:.2f}, I_q(x;z) {mi:.2f} nats "
           f"-> {args.out}/metrics.json")
     return metrics
+
+
+def measure(model, dataset, batch_size=250, mi_examples=10000, seed=0):
+    """Test-set metrics of a trained model: ``(means of the logged metrics, I_q(x; z), examples)``.
+
+    The test images are shuffled (with ``seed``) first: ordered splits would give batches of
+    one class, whose ``q(z)`` is far from ``p(z)``, and inflate the batch MMD. ``I_q`` uses
+    the first ``mi_examples`` shuffled images (all if fewer; :func:`zoo.infovae.mutual_information`),
+    and ``mi_examples`` is returned as the number used.
+    """
+    test = data.load_images(dataset, "test")
+    test = test.reshape(len(test), -1).astype("float32")
+    test = test[np.random.default_rng(seed).permutation(len(test))]
+    if not hasattr(model, "dual_optimizer"):  # read back by tfgen.runs.load, never compiled
+        model.compile(optimizer=infovae.paper_optimizer(), dual_optimizer=infovae.paper_dual_optimizer())
+    evaluation = model.evaluate(test, batch_size=batch_size, verbose=0, return_dict=True)
+    mi_examples = min(mi_examples, len(test))
+    mi = infovae.mutual_information(model, test[:mi_examples], seed=seed)
+    return {key: float(value) for key, value in evaluation.items()}, mi, mi_examples

@@ -9,7 +9,10 @@ interrupted job resumes where it stopped), then plot from the run directories::
 
 Every run is a ``tfgen infovae`` / ``tfgen lagvae`` command (printed before it starts) and
 leaves a :mod:`tfgen.runs` directory; the plot reads ``metrics.json``: the test-set
-consistency (negative ELBO) and ``I_q(x; z)`` over 10000 test images.
+consistency (negative ELBO), the rate and ``I_q(x; z)`` over 10000 test images. ``measure``
+re-measures runs written before the CLI shuffled the test set (see ``zoo.infovae_cli.measure``)::
+
+    python docs/scripts/infovae_frontier.py measure --runs runs/frontier
 """
 import argparse
 import glob
@@ -51,6 +54,26 @@ def train(args):
     return 0
 
 
+def measure(args):
+    """Re-measure runs whose metrics predate shuffling the test set (``test_shuffle_seed``)."""
+    import zoo.infovae  # noqa: F401  (registers the classes tfgen.runs.load rebuilds)
+    from tfgen import runs
+    from zoo import infovae_cli
+
+    for path in sorted(glob.glob(os.path.join(args.runs, "*", "metrics.json"))):
+        run = os.path.dirname(path)
+        if "test_shuffle_seed" in runs.read_metrics(run):
+            continue
+        model, settings = runs.load(run)
+        evaluation, mi, n = infovae_cli.measure(model, settings["dataset"], settings["batch_size"],
+                                                settings["mi_examples"], settings["seed"])
+        runs.update_metrics(run, test=evaluation, test_mutual_information=mi, mi_examples=n,
+                            test_shuffle_seed=settings["seed"])
+        print(f"re-measured {run}: consistency {evaluation['consistency']:.2f}, "
+              f"10000*MMD {evaluation['mmd']:.2f}, I_q {mi:.2f}", flush=True)
+    return 0
+
+
 def load_points(runs_dir):
     points = []
     for path in sorted(glob.glob(os.path.join(runs_dir, "*", "metrics.json"))):
@@ -58,13 +81,22 @@ def load_points(runs_dir):
             metrics = json.load(f)
         with open(os.path.join(os.path.dirname(path), "config.json")) as f:
             settings = json.load(f)["settings"]
-        points.append({"family": settings["model"], "mi": settings["mi"], "e1": settings["e1"],
-                       "e2": settings["e2"], "consistency": metrics["test"]["consistency"],
+        test = metrics["test"]
+        points.append({"run": os.path.basename(os.path.dirname(path)), "family": settings["model"],
+                       "mi": settings["mi"], "e1": settings["e1"], "e2": settings["e2"],
+                       "consistency": test["consistency"], "rate": test["rate"], "mmd": test["mmd"],
                        "mutual_information": metrics["test_mutual_information"],
-                       "mmd": metrics["test"]["mmd"], "epochs": metrics["epochs"],
-                       "train_seconds": metrics["train_seconds"], "mi_examples": metrics["mi_examples"],
-                       "run": os.path.basename(os.path.dirname(path))})
+                       "lambda_consistency": test["lambda_consistency"], "lambda_mmd": test["lambda_mmd"],
+                       "epochs": metrics["epochs"], "train_seconds": metrics["train_seconds"],
+                       "mi_examples": metrics["mi_examples"]})
     return points
+
+
+STYLES = {("infovae", 1): ("o", "tab:blue", "InfoVAE, mi = +1"),
+          ("infovae", -1): ("o", "tab:orange", "InfoVAE, mi = -1"),
+          ("infovae", 0): ("o", "tab:gray", "InfoVAE, mi = 0 (ELBO)"),
+          ("lagvae", 1): ("*", "navy", "LagVAE, mi = +1"),
+          ("lagvae", -1): ("*", "darkred", "LagVAE, mi = -1")}
 
 
 def plot(args):
@@ -77,35 +109,35 @@ def plot(args):
     if not points:
         print(f"No finished runs under {args.runs}.", file=sys.stderr)
         return 1
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    styles = {("infovae", 1): ("o", "tab:blue", "InfoVAE, mi = +1"),
-              ("infovae", -1): ("o", "tab:orange", "InfoVAE, mi = -1"),
-              ("infovae", 0): ("o", "tab:gray", "InfoVAE, mi = 0 (ELBO)"),
-              ("lagvae", 1): ("*", "navy", "LagVAE, mi = +1"),
-              ("lagvae", -1): ("*", "darkred", "LagVAE, mi = -1")}
-    for key, (marker, color, label) in styles.items():
-        chosen = [p for p in points if p["family"] == key[0] and int(p["mi"]) == key[1]]
-        if not chosen:
-            continue
-        ax.scatter([p["consistency"] for p in chosen], [p["mutual_information"] for p in chosen],
-                   marker=marker, s=140 if marker == "*" else 50, color=color, label=label, zorder=3)
-        for p in chosen:
-            ax.annotate(f"e1={p['e1']:g}", (p["consistency"], p["mutual_information"]), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    panels = [("mutual_information", "$I_q(x; z)$, aggregate-posterior estimate (nats)"),
+              ("rate", "rate $R = E_x KL(q(z|x) || p(z)) \\geq I_q(x; z)$ (nats)")]
+    for ax, (key, label) in zip(axes, panels):
+        for (family, mi), (marker, color, name) in STYLES.items():
+            chosen = [p for p in points if p["family"] == family and int(p["mi"]) == mi]
+            if not chosen:
+                continue
+            ax.scatter([p["consistency"] for p in chosen], [p[key] for p in chosen], marker=marker,
+                       s=150 if marker == "*" else 45, color=color, label=name, zorder=3)
+            for p in chosen:
+                ax.annotate(f"e1={p['e1']:g}", (p["consistency"], p[key]), fontsize=7,
+                            xytext=(4, 3), textcoords="offset points")
+        ax.set_xlabel("consistency: test negative ELBO (nats)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
     n = points[0]["mi_examples"]
-    ax.axhline(math.log(n), color="k", lw=0.6, ls=":", label=f"log {n} (estimator cap)")
-    ax.set_xlabel("consistency: test negative ELBO (nats)")
-    ax.set_ylabel("mutual information $I_q(x; z)$ (nats)")
-    epochs = sorted({p["epochs"] for p in points})
-    ax.set_title(f"Binarized MNIST, {'/'.join(map(str, epochs))} epochs per run")
-    ax.legend(fontsize=7, loc="best")
-    ax.grid(alpha=0.3)
+    axes[0].axhline(math.log(n), color="k", lw=0.7, ls=":", label=f"log {n}: the estimate's ceiling")
+    axes[0].legend(fontsize=7, loc="lower right")
+    epochs = "/".join(str(e) for e in sorted({p["epochs"] for p in points}))
+    fig.suptitle(f"InfoVAE (fixed weights) vs LagVAE (learned multipliers), binarized MNIST test set, "
+                 f"{epochs} epochs per run", fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=120)
     table = args.out.rsplit(".", 1)[0] + ".json"
     with open(table, "w") as f:
         json.dump(points, f, indent=1)
+        f.write("\n")
     print(f"{len(points)} runs -> {args.out}, {table}")
     return 0
 
@@ -120,11 +152,13 @@ def main(argv=None):
     t.add_argument("--dual-learning-rate", type=float, default=1e-2)
     t.add_argument("--hidden", default="1024,1024", help="encoder/decoder hidden sizes (authors: 1024,1024)")
     t.add_argument("--runs", default="runs/frontier")
+    m = commands.add_parser("measure", help="re-measure runs made before the test set was shuffled")
+    m.add_argument("--runs", default="runs/frontier")
     p = commands.add_parser("plot")
     p.add_argument("--runs", default="runs/frontier")
     p.add_argument("--out", default="docs/figures/infovae_frontier.png")
     args = parser.parse_args(argv)
-    return {"train": train, "plot": plot}[args.command](args)
+    return {"train": train, "measure": measure, "plot": plot}[args.command](args)
 
 
 if __name__ == "__main__":
