@@ -117,7 +117,6 @@ class InfoVAE(ConstrainedModel):
     """
 
     config_class = InfoVAEConfig
-    learned = False
 
     def __init__(self, name=None, **config):
         keras_kwargs = {key: config.pop(key) for key in {"trainable", "dtype"} & set(config)}
@@ -207,11 +206,6 @@ class InfoVAE(ConstrainedModel):
         if self.losses:
             lagrangian = lagrangian + tf.add_n(self.losses)
         return lagrangian
-
-    def predict_step(self, data):
-        """Per-example ELBO, shape ``[batch]``."""
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self.log_weights(x, 1).log_w[0]
 
     def sample(self, num, seed=None):
         """Bernoulli means ``p(x = 1 | z)`` for ``num`` samples ``z ~ N(0, I)``."""
