@@ -13,7 +13,10 @@ import time
 import keras
 
 from tfgen import data, evaluation, objectives, runs
-from zoo import iwae, preset_cli
+from zoo import infovae_cli, iwae, preset_cli
+
+# Modules adding sub-commands: each has register(commands) and HANDLERS {command: function}.
+COMMAND_MODULES = (preset_cli, infovae_cli)
 
 # CLI model name -> the objective of the IWAE-family model it trains.
 MODELS = {"vae": "vae", "iwae": "iwae"}
@@ -46,7 +49,8 @@ def build_parser():
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--batch-size", type=int, default=100)
     evaluate.add_argument("--verbose", type=int, default=1)
-    preset_cli.register(commands)
+    for module in COMMAND_MODULES:
+        module.register(commands)
     return parser
 
 
@@ -109,8 +113,11 @@ def evaluate(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    handlers = {"train": train, "evaluate": evaluate}
+    for module in COMMAND_MODULES:
+        handlers.update(module.HANDLERS)
     try:
-        {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS}[args.command](args)
+        handlers[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tfgen {args.command}: error: {error}", file=sys.stderr)
         return 2
