@@ -2,12 +2,14 @@
 
 A model family joins the benchmarks by registering its cases, e.g. in this file::
 
-    register(TrainCase("vrnn_jsb", family="vrnn", batch=20, build=..., data=...,
-                       step_flops=lambda model: ...))
+    register(TrainCase("vrnn_jsb", family="vrnn", batch=20, input_shape=(T, 88), build=...,
+                       data=..., step_flops=lambda model: ...))
 
 ``build()`` returns an uncompiled model; ``data(batch)`` a ``tf.data.Dataset`` of training
 batches (it is repeated); ``step_flops(model)`` the analytic FLOP of one training step
-(see :mod:`benchmarks.flops` for the convention). Cases marked ``quick`` run in ``--quick``.
+(see :mod:`benchmarks.flops` for the convention), checked against the matmuls in the graph
+of ``model.log_weights`` on inputs ``[batch, *input_shape]``. Cases marked ``quick`` run in
+``--quick``.
 """
 import dataclasses
 import functools
@@ -22,6 +24,7 @@ class TrainCase:
     name: str
     family: str
     batch: int
+    input_shape: tuple
     build: Callable
     data: Callable
     step_flops: Callable
@@ -65,6 +68,7 @@ def _iwae_cases():
                 name=f"iwae_L{layers}_k{k}",
                 family="iwae",
                 batch=100,
+                input_shape=(784,),
                 build=functools.partial(iwae.IWAE, layers=layers, k=k, seed=0),
                 data=binarized_mnist,
                 step_flops=lambda model: flops.iwae_step(model.config, 100, model.k),

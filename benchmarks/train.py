@@ -9,8 +9,9 @@ import statistics
 import time
 
 import keras
+import tensorflow as tf
 
-from benchmarks import machine
+from benchmarks import flops, machine
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -43,6 +44,8 @@ def measure_fit(case, steps=20, epochs=5, jit_compile="auto", steps_per_executio
     peak_after = machine.matmul_peak()
     peak = (peak_before["gflops_median"] + peak_after["gflops_median"]) / 2
     flop = case.step_flops(model)
+    log_w = tf.function(lambda x: model.log_weights(x, model.k).log_w)
+    graph_matmul, graph_all = flops.graph_flops(log_w, tf.TensorSpec((case.batch, *case.input_shape)))
     median = statistics.median(per_step)
     cpu = statistics.median(s / steps for s in timer.cpu_seconds[1:])
     peak_cpu = (peak_before["gflops_per_cpu_s"] + peak_after["gflops_per_cpu_s"]) / 2
@@ -58,6 +61,8 @@ def measure_fit(case, steps=20, epochs=5, jit_compile="auto", steps_per_executio
         "ms_per_step_best": 1e3 * min(per_step),
         "ms_per_step_all": [round(1e3 * s, 2) for s in per_step],
         "gflop_per_step": flop / 1e9,
+        "gflop_forward_graph_matmuls": graph_matmul / 1e9,  # check: = gflop_per_step / 3
+        "gflop_forward_graph_all_ops": graph_all / 1e9,
         "gflops_achieved": flop / median / 1e9,
         "peak_gflops": peak,
         "fraction_of_peak": flop / median / 1e9 / peak,
