@@ -21,7 +21,10 @@ from benchmarks import machine
 
 
 def _subprocess_json(module, *args, threads):
-    env = {**os.environ, "TFGEN_BENCH_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # PASSIVE: OpenMP threads (PyTorch's) sleep instead of spinning at barriers; on a machine
+    # shared with other jobs spinning multiplies PyTorch's step time several-fold.
+    env = {**os.environ, "TFGEN_BENCH_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     command = [sys.executable, "-m", f"benchmarks.{module}", *map(str, args)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -82,7 +85,8 @@ def markdown(results):
             continue
         lines.append(_row(f"{r['implementation']} IWAE L1 k={r['k']}", "-", 1,
                           f"{r['ms_per_step_median']:.1f} ({r['ms_per_step_best']:.1f})", "",
-                          f"{r['torch_matmul_gflops']:.0f} (torch)", "", "", "", ""))
+                          f"{r['torch_matmul_gflops']:.0f} (torch)", "", "",
+                          f"{r.get('cpu_ms_per_step', 0):.1f}", ""))
     if results["evaluation"]:
         lines += ["", _row("evaluation", "images", "seconds", "images/s", "TFLOP", "fraction of peak",
                            "time / floor", "CPU time / CPU floor", "peak RSS MiB", "mean log-likelihood"),

@@ -67,16 +67,18 @@ def measure(k=50, batch=100, steps=20, repeats=5, threads=2, seed=0):
         optimizer.step()
         return loss.item()
 
-    per_step = []
+    per_step, cpu_per_step = [], []
     for r in range(repeats + 1):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for i in range(steps):
             step(i)
         if r:  # the first round warms up
             per_step.append((time.perf_counter() - start) / steps)
+            cpu_per_step.append((time.process_time() - start_cpu) / steps)
     return {"implementation": f"pytorch {torch.__version__} eager", "k": k, "batch": batch,
             "threads": torch.get_num_threads(), "ms_per_step_median": 1e3 * statistics.median(per_step),
             "ms_per_step_best": 1e3 * min(per_step), "ms_per_step_all": [round(1e3 * s, 2) for s in per_step],
+            "cpu_ms_per_step": 1e3 * statistics.median(cpu_per_step),
             "torch_matmul_gflops": torch_peak}
 
 
