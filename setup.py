@@ -27,6 +27,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest==9.2.0", "ruff==0.17.6", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],
+        # benchmarks/: the PyTorch implementation timed next to ours (python -m benchmarks.run).
+        "bench": ["torch==2.13.0"],
     },
     entry_points={"console_scripts": ["tfgen=zoo.cli:main"]},
 )

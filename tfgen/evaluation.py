@@ -4,6 +4,10 @@
 paper evaluates with k = 5000). The k samples are drawn in chunks and folded into a running
 log-sum-exp, so memory grows with the chunk (``max_rows`` rows of the decoder at once), not
 with k.
+
+Models that split ``log_weights`` into ``encode(x)`` (the sample-independent part) and
+``log_weights_from(x, encoded, k, ...)`` have the encoder run once per batch instead of once
+per chunk; other models are scored through ``log_weights`` alone.
 """
 import math
 
@@ -37,13 +41,25 @@ def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1):
         chunk = max(1, min(k, max_rows // max(1, int(x.shape[0] or 1))))
         n_full, rest = divmod(k, chunk)
 
+        if hasattr(model, "encode"):  # the encoder pass is shared by every chunk of samples
+            encoded = model.encode(x)
+
+            def log_w(size):
+                return model.log_weights_from(x, encoded, size).log_w
+        else:
+            def log_w(size):
+                return model.log_weights(x, size).log_w
+
         def fold(total, size):
-            lse = tf.reduce_logsumexp(model.log_weights(x, size).log_w, axis=0)
+            lse = tf.reduce_logsumexp(log_w(size), axis=0)
             return lse if total is None else tf.reduce_logsumexp(tf.stack([total, lse]), axis=0)
 
         total = fold(None, chunk)
+        # One chunk in flight: its matmuls already use every core, and overlapping chunks
+        # (the default 10 parallel iterations) multiplies the memory, not the speed.
         _, total = tf.while_loop(
-            lambda i, t: i < n_full, lambda i, t: (i + 1, fold(t, chunk)), (tf.constant(1), total)
+            lambda i, t: i < n_full, lambda i, t: (i + 1, fold(t, chunk)), (tf.constant(1), total),
+            parallel_iterations=1,
         )
         if rest:
             total = fold(total, rest)

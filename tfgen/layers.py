@@ -17,6 +17,24 @@ def _serializable(cls):
     return keras.saving.register_keras_serializable(package="tfgen")(cls)
 
 
+def on_rows(fn, h):
+    """``fn`` applied to ``h [..., d]`` reshaped to rows ``[n, d]``; outputs reshaped back.
+
+    Dense layers on ``[k, batch, d]`` inputs become one 2-D matmul each, which TensorFlow fuses
+    with the bias and activation (a batched matmul is not fused). ``fn`` returns a tensor or a
+    tuple of tensors ``[n, ...]``; a rank-2 ``h`` is passed through unchanged.
+    """
+    if len(h.shape) <= 2:
+        return fn(h)
+    leading = tf.shape(h)[:-1]
+    out = fn(tf.reshape(h, [-1, h.shape[-1]]))
+
+    def unflatten(t):
+        return tf.reshape(t, tf.concat([leading, tf.shape(t)[1:]], 0))
+
+    return tuple(unflatten(t) for t in out) if isinstance(out, tuple) else unflatten(out)
+
+
 @_serializable
 class MLP(keras.layers.Layer):
     """A stack of dense layers ``h_i = activation(W_i h_{i-1} + b_i)``, Glorot-uniform weights."""
@@ -37,9 +55,12 @@ class MLP(keras.layers.Layer):
             shape = shape[:-1] + (layer.units,)
 
     def call(self, x):
-        for layer in self.dense:
-            x = layer(x)
-        return x
+        def stack(h):
+            for layer in self.dense:
+                h = layer(h)
+            return h
+
+        return on_rows(stack, x)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)[:-1] + ((self.units[-1],) if self.units else ())
@@ -71,7 +92,12 @@ class _Head(keras.layers.Layer):
             head.build(tuple(input_shape)[:-1] + (features,))
 
     def call(self, h):
-        return self.params(self.trunk(h))
+        return on_rows(lambda rows: self.params(self.trunk(rows)), h)
+
+    def _float32(self, t):
+        """``t`` in the variable dtype: under mixed precision (``mixed_float16``) the Dense
+        layers compute in float16 but distribution parameters and log-densities stay float32."""
+        return tf.cast(t, self.variable_dtype)
 
     def log_prob(self, x, *params):
         """``log p(x | params)`` summed over the event dimension: shape ``[...]``."""
@@ -100,7 +126,7 @@ class DiagonalGaussian(_Head):
                       "log_scale": keras.layers.Dense(self.units, name="log_scale")}
 
     def params(self, h):
-        return self.heads["loc"](h), tf.exp(self.heads["log_scale"](h))
+        return self._float32(self.heads["loc"](h)), tf.exp(self._float32(self.heads["log_scale"](h)))
 
     def distribution(self, loc, scale):
         return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
@@ -109,12 +135,53 @@ class DiagonalGaussian(_Head):
     def sample(loc, scale, seed, k=None):
         """Reparameterised sample, ``[k, *loc.shape]`` if ``k`` is given, else ``loc.shape``."""
         shape = tf.shape(loc) if k is None else tf.concat([[k], tf.shape(loc)], 0)
-        return loc + scale * keras.random.normal(shape, seed=seed)
+        return loc + scale * keras.random.normal(shape, seed=seed, dtype=loc.dtype)
+
+    def log_prob(self, x, loc, scale):
+        return normal_log_prob(x, loc, scale)
+
+
+def normal_log_prob(x, loc, scale):
+    """``log N(x; loc, diag(scale^2))`` summed over the last axis, in one fused expression.
+
+    ``sum_d -0.5 ((x_d - loc_d) / scale_d)^2 - log scale_d - 0.5 log(2 pi)``: the log-density
+    of ``tfd.Independent(tfd.Normal(loc, scale), 1)`` without materialising broadcasts.
+    """
+    return tf.reduce_sum(
+        -0.5 * tf.square((x - loc) / scale) - tf.math.log(scale) - 0.5 * np.log(2.0 * np.pi), axis=-1
+    )
 
 
 def standard_normal_log_prob(z):
     """``log N(z; 0, I)`` summed over the last axis."""
     return tf.reduce_sum(-0.5 * tf.square(z) - 0.5 * np.log(2.0 * np.pi), axis=-1)
+
+
+@tf.function(jit_compile=True)
+def _bernoulli_log_prob(x, logits):
+    # softplus(l) = relu(l) + log(1 + exp(-|l|)): stable for every l, one fused XLA loop. log(1 + u)
+    # rather than log1p(u) (~1.7x faster on CPU): for u < 2^-24 it drops u, an error below 6e-8 nats.
+    return tf.reduce_sum(x * logits - tf.nn.relu(logits) - tf.math.log(1.0 + tf.exp(-tf.abs(logits))), -1)
+
+
+@tf.function(jit_compile=True)
+def _bernoulli_log_prob_grad(x, logits, upstream):
+    return upstream[..., None] * (x - tf.sigmoid(logits))
+
+
+@tf.custom_gradient
+def bernoulli_log_prob(x, logits):
+    """``log Bernoulli(x; sigmoid(l)) = sum_d x_d l_d - softplus(l_d)`` over the last axis.
+
+    Equal to ``tfd.Independent(tfd.Bernoulli(logits=l), 1).log_prob(x)``, which builds the
+    broadcast ``[k, batch, d]`` tensors and about ten elementwise passes over them; here the
+    forward pass and its gradient ``d/dl = x - sigmoid(l)`` are each one XLA-fused loop, the
+    largest cost of a decoder after its matmuls. ``x`` is data: it gets no gradient.
+    """
+    def grad(upstream):
+        return None, _bernoulli_log_prob_grad(x, logits, upstream)
+
+    return _bernoulli_log_prob(x, logits), grad
 
 
 @_serializable
@@ -130,10 +197,13 @@ class BernoulliLogits(_Head):
         self.heads = {"logits": keras.layers.Dense(self.units, name="logits")}
 
     def params(self, h):
-        return (self.heads["logits"](h),)
+        return (self._float32(self.heads["logits"](h)),)
 
     def distribution(self, logits):
         return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype), 1)
+
+    def log_prob(self, x, logits):
+        return bernoulli_log_prob(tf.cast(x, logits.dtype), logits)
 
     def mean(self, logits):
         return tf.sigmoid(logits)
@@ -175,13 +245,16 @@ class Gaussian(_Head):
             self.heads["log_scale"] = keras.layers.Dense(self.units, name="log_scale")
 
     def params(self, h):
-        loc = self.heads["loc"](h)
+        loc = self._float32(self.heads["loc"](h))
         if self.variance == "learned":
-            return loc, tf.exp(self.heads["log_scale"](h))
+            return loc, tf.exp(self._float32(self.heads["log_scale"](h)))
         return loc, tf.fill(tf.shape(loc), tf.constant(self.scale, loc.dtype))
 
     def distribution(self, loc, scale):
         return tfd.Independent(tfd.Normal(loc, scale), 1)
+
+    def log_prob(self, x, loc, scale):
+        return normal_log_prob(x, loc, scale)
 
     def mean(self, loc, scale):
         return loc

@@ -109,6 +109,9 @@ class LatentVariableModel(keras.Model):
         loss = -tf.reduce_mean(bound)
         if self.losses:
             loss = loss + tf.add_n(self.losses)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:  # as Keras' own losses: replicas' gradients are summed, the log unscaled
+            loss = loss / replicas
         return loss
 
     def predict_step(self, data):

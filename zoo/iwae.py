@@ -105,14 +105,26 @@ class IWAE(LatentVariableModel):
         self.built = True
 
     def log_weights(self, x, k, estimator="total", seed=None, training=False):
+        return self.log_weights_from(x, self.encode(x), k, estimator, seed, training)
+
+    def encode(self, x):
+        """Parameters ``(loc, scale)`` of ``q(z_1 | x)``, ``[batch, latent[0]]`` each.
+
+        The part of :meth:`log_weights` that does not depend on the samples, so large-k
+        evaluation computes it once per batch (see :func:`tfgen.evaluation.log_likelihood`).
+        """
+        return self.encoder[0](tf.cast(x, self.variable_dtype))
+
+    def log_weights_from(self, x, encoded, k, estimator="total", seed=None, training=False):
+        """:meth:`log_weights` given ``encoded = self.encode(x)``."""
         seed = self.seed_generator if seed is None else seed
         if isinstance(seed, int):
             seed = keras.random.SeedGenerator(seed)
-        x = tf.cast(x, self.compute_dtype)
+        x = tf.cast(x, self.variable_dtype)  # float32 log-densities, also under mixed precision
         log_qz, log_pz, zs = {}, {}, []
         h = x
         for i, (name, q) in enumerate(zip(self.latent_names, self.encoder)):
-            params = q(h)
+            params = encoded if i == 0 else q(h)
             z = q.sample(*params, seed=seed, k=k if i == 0 else None)
             log_qz[name] = q.log_prob(z, *objectives.variational_parameters(params, estimator))
             zs.append(z)

@@ -1,0 +1,6 @@
+"""Speed and memory benchmarks, run by hand: ``python -m benchmarks.run --quick``.
+
+Every figure is reported as a time and as a fraction of the float32 matmul peak measured in
+the same run (:mod:`benchmarks.machine`), with the load average, so numbers from a busy
+machine can be read for what they are. Nothing here is imported by the tests.
+"""

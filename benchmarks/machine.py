@@ -1,0 +1,74 @@
+"""The machine a benchmark ran on: its measured float32 matmul peak, threads and load.
+
+The peak is the median rate of a square ``n^3`` float32 matmul (``2 n^3`` FLOP) through
+TensorFlow, the same kernels (oneDNN) the models' dense layers use. It is measured right
+before and after each figure, so a figure divided by the peak (its *fraction of peak*)
+stays comparable when other processes share the cores. The same ratio on process CPU
+time (``fraction_of_peak_cpu``: model FLOP per CPU-second over matmul FLOP per CPU-second)
+is a second, contention-robust figure; it counts a waiting thread's spinning as work, so it
+errs low.
+"""
+import datetime
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+
+def timed(fn, repeats):
+    """Wall and process-CPU seconds of ``repeats`` calls of ``fn`` after one warm-up call."""
+    fn()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
+
+
+def matmul_peak(n=2048, repeats=5):
+    """Median and best GFLOP/s of an ``n x n @ n x n`` float32 matmul, ``2 n^3`` FLOP each.
+
+    ``gflops_per_cpu_s`` divides by the process CPU time instead of the wall time: the rate
+    per busy core-second, which other processes on the machine barely change.
+    """
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), seed=0)
+    matmul = tf.function(lambda: tf.matmul(a, a))
+    wall, cpu = timed(lambda: matmul().numpy(), repeats)
+    flop = 2.0 * n**3
+    return {"n": n, "gflops_median": flop / statistics.median(wall) / 1e9,
+            "gflops_best": flop / min(wall) / 1e9, "gflops_per_cpu_s": flop / statistics.median(cpu) / 1e9}
+
+
+def threads():
+    """Intra-op threads both frameworks are given: ``$TFGEN_BENCH_THREADS`` or all cores."""
+    return int(os.environ.get("TFGEN_BENCH_THREADS", os.cpu_count()))
+
+
+def set_tf_threads(n):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(n)
+
+
+def snapshot():
+    """Time, load average and software versions, recorded next to every figure."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg": [round(v, 2) for v in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "threads": threads(),
+        "platform": platform.platform(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
