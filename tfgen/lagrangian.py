@@ -87,7 +87,8 @@ class ConstrainedModel(LatentVariableModel):
     """A :class:`~tfgen.model.LatentVariableModel` with constraints learned by dual ascent.
 
     A subclass calls :meth:`set_constraints` in its ``__init__``, implements
-    :meth:`constraint_terms` and uses ``self.multipliers()`` in its ``compute_loss``. Compile
+    :meth:`constraint_terms` and uses ``self.multipliers()`` in its ``compute_loss``, which
+    returns the plain (unscaled) loss: :meth:`train_step` scales it for replicas itself. Compile
     with ``dual_optimizer=`` for the multipliers' own optimizer. Adds the metrics
     ``lambda_{name}`` (the multiplier after the step) and ``violation_{name}``.
     """
@@ -112,9 +113,11 @@ class ConstrainedModel(LatentVariableModel):
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+            # Replicas' gradients are summed; the log keeps the per-replica loss.
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
         variables = self.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
         terms = {n: tf.reduce_mean(t) for n, t in self.constraint_terms(x, y_pred).items()}
         self._update_dual_trackers(self.multipliers.ascend(terms, self.dual_optimizer))
         return self.compute_metrics(x, y, y_pred, sample_weight)
