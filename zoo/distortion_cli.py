@@ -125,12 +125,17 @@ def train_command(args):
     settings = {key: value for key, value in vars(args).items() if key not in ("command", "overwrite")}
     runs.save(model, args.out, settings)
     test_metrics = model.evaluate(test, batch_size=100, verbose=0, return_dict=True)
+    extra = {}
+    if args.primary is not None:  # the primary's measures on the same test images
+        model.primary.compile(*distortion.paper_optimizers()[:1], dual_optimizer=dual)
+        primary_metrics = model.primary.evaluate(test, batch_size=100, verbose=0, return_dict=True)
+        extra["primary_test"] = {key: float(value) for key, value in primary_metrics.items()}
     metrics = runs.update_metrics(
         args.out, dataset=args.dataset, gamma=args.gamma, epochs=args.epochs, train_images=len(train),
         test_images=len(test), train_seconds=round(train_seconds, 1),
         steps=int(model.optimizer.iterations.numpy()),
         final_train={key: float(values[-1]) for key, values in history.history.items()},
-        test={key: float(value) for key, value in test_metrics.items()},
+        test={key: float(value) for key, value in test_metrics.items()}, **extra,
     )
     t = metrics["test"]
     print(f"gamma {args.gamma}: test distortion {t['distortion']:.3f}, rate {t['rate']:.1f} nats, "
