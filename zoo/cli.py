@@ -13,10 +13,10 @@ import time
 import keras
 
 from tfgen import data, evaluation, objectives, runs
-from zoo import infovae_cli, iwae, preset_cli
+from zoo import distortion_cli, infovae_cli, iwae, preset_cli
 
 # Modules adding sub-commands: each has register(commands) and HANDLERS {command: function}.
-COMMAND_MODULES = (preset_cli, infovae_cli)
+COMMAND_MODULES = (preset_cli, infovae_cli, distortion_cli)
 
 # CLI model name -> the objective of the IWAE-family model it trains.
 MODELS = {"vae": "vae", "iwae": "iwae"}
