@@ -14,7 +14,7 @@ import tensorflow as tf
 from tfgen import objectives
 
 
-def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1):
+def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1, seed=None):
     """Per-example ``log p(x)`` estimates (nats) with ``k`` importance samples.
 
     Args:
@@ -23,6 +23,8 @@ def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1):
         k: importance samples per example.
         max_rows: at most this many ``(sample, example)`` pairs are scored at once.
         verbose: show a Keras progress bar over batches.
+        seed: an int or ``keras.random.SeedGenerator`` for the samples; by default the
+            model's own generator (which then advances, as in training).
 
     Returns:
         float64 array ``[n]``; its mean is the test log-likelihood.
@@ -31,6 +33,8 @@ def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1):
     if not isinstance(data, tf.data.Dataset):
         data = tf.data.Dataset.from_tensor_slices(np.asarray(data)).batch(100)
     model._check_data(data)
+    if isinstance(seed, int):
+        seed = keras.random.SeedGenerator(seed)
 
     @tf.function  # retraced per batch size: the chunk depends on it
     def batch_estimate(x):
@@ -38,7 +42,7 @@ def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1):
         n_full, rest = divmod(k, chunk)
 
         def fold(total, size):
-            lse = tf.reduce_logsumexp(model.log_weights(x, size).log_w, axis=0)
+            lse = tf.reduce_logsumexp(model.log_weights(x, size, seed=seed).log_w, axis=0)
             return lse if total is None else tf.reduce_logsumexp(tf.stack([total, lse]), axis=0)
 
         total = fold(None, chunk)
