@@ -47,7 +47,8 @@ class StagedSchedule:
     @classmethod
     def burda(cls, passes=None):
         """The IWAE paper's 8 stages of ``3^i`` epochs (published code's rounded rates)."""
-        return cls([(3 ** i, 1e-4 * round(10 ** (1 - i / 7), 1)) for i in range(BURDA_STAGES)], passes)
+        rates = [round(round(10 ** (1 - i / 7), 1) * 1e-4, 6) for i in range(BURDA_STAGES)]
+        return cls([(3 ** i, rate) for i, rate in enumerate(rates)], passes)
 
     @property
     def epochs(self):

@@ -74,8 +74,12 @@ def build_parser():
     evaluate.add_argument("--k", type=int, default=5000, help="importance samples (default 5000)")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--batch-size", type=int, default=100)
+    evaluate.add_argument("--every-nth", type=int, default=None,
+                          help="only every N-th example of the split, a subset spread over the whole "
+                               "split (keys get an _everyN suffix)")
     evaluate.add_argument("--remove-inactive", action="store_true",
                           help="also estimate it after deleting inactive units (doubles the time)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
     evaluate.add_argument("--verbose", type=int, default=1)
     return parser
 
@@ -127,6 +131,9 @@ def _optimizer(args):
 
 def train(args):
     _check_args(args)
+    if args.exp != "train":  # the warm start fixes what is trained; record it in the settings
+        args.model, args.k, _ = iwae_paper.EXPERIMENTS[args.exp]
+        args.layers = 1
     spec = data.info(args.dataset)
     k = objectives.check_k(args.k)
     eval_k = objectives.check_k(args.eval_k if args.eval_k is not None else k)
@@ -194,11 +201,16 @@ def evaluate(args):
     model, settings = runs.load(args.run)
     split_data = data.load(settings["dataset"], args.split, args.batch_size)
     key = f"{args.split}_log_likelihood_k{k}"
+    if args.every_nth is not None:
+        if args.every_nth < 1:
+            raise ValueError(f"--every-nth must be >= 1, got {args.every_nth}.")
+        split_data = split_data.unbatch().shard(args.every_nth, 0).batch(args.batch_size)
+        key += f"_every{args.every_nth}"
     start = time.time()
-    ll = callbacks.MultiSampleEvaluation(split_data, k, name=args.split, verbose=args.verbose)
+    ll = callbacks.MultiSampleEvaluation(split_data, k, name=args.split, seed=args.seed, verbose=args.verbose)
     ll.set_model(model)
     value = ll.evaluate()
-    metrics = {key: value, f"{key}_seconds": round(time.time() - start, 1)}
+    runs.update_metrics(args.run, **{key: value, f"{key}_seconds": round(time.time() - start, 1)})
     print(f"{args.split} log-likelihood (k = {k}): {value:.2f} nats")
     if isinstance(model, iwae.IWAE):
         images = data.load_images(settings["dataset"], "train")[:iwae_paper.ACTIVITY_EXAMPLES]
@@ -206,15 +218,15 @@ def evaluate(args):
         activity = callbacks.ActiveUnits(images.reshape(len(images), -1) / scale, iwae_paper.posterior_means)
         activity.set_model(model)
         counts, masks, _ = activity.measure()
-        metrics["active_units"] = counts
+        runs.update_metrics(args.run, active_units=counts)
         print(f"active units: {counts}")
         if args.remove_inactive:
             iwae_paper.remove_inactive_units(model, masks)
             start = time.time()
-            metrics[f"{key}_inactive_removed"] = pruned = ll.evaluate()
-            metrics[f"{key}_inactive_removed_seconds"] = round(time.time() - start, 1)
+            pruned, seconds = ll.evaluate(), round(time.time() - start, 1)
+            runs.update_metrics(args.run, **{f"{key}_inactive_removed": pruned,
+                                             f"{key}_inactive_removed_seconds": seconds})
             print(f"{args.split} log-likelihood without inactive units (k = {k}): {pruned:.2f} nats")
-    runs.update_metrics(args.run, **metrics)
     print(f"-> {args.run}/metrics.json")
     return value
 
