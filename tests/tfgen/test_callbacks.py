@@ -78,6 +78,7 @@ def test_checkpoint_round_trip_restores_weights_optimizer_and_noise(tmp_path):
 
 def test_multi_sample_evaluation_reaches_history_and_metrics_without_touching_training(tmp_path):
     def run(with_callback):
+        keras.utils.set_random_seed(0)  # the same initial weights in both runs
         model, x = linear_gaussian.make(seed=0)
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
         cbs = [callbacks.MultiSampleEvaluation(x, k=500, every=2, seed=5, metrics_dir=str(tmp_path))]
