@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgen import evaluation, runs
+
 
 def epoch_batches(x, batch_size, seed, first_epoch, epochs, dynamic_binarization=False):
     """Shuffled batches of ``x`` for epochs ``first_epoch .. epochs - 1``, epoch after epoch.
@@ -126,8 +128,6 @@ class MultiSampleEvaluation(keras.callbacks.Callback):
         self.key = f"{name}_log_likelihood_k{k}"
 
     def evaluate(self):
-        from tfgen import evaluation  # evaluation imports nothing from here; keeps import order simple
-
         return float(evaluation.log_likelihood(self.model, self.data, self.k, verbose=self.verbose,
                                                seed=self.seed).mean())
 
@@ -139,8 +139,6 @@ class MultiSampleEvaluation(keras.callbacks.Callback):
         if logs is not None:
             logs[self.key] = value
         if self.metrics_dir:
-            from tfgen import runs
-
             runs.update_metrics(self.metrics_dir, **{self.key: value, f"{self.key}_epoch": epoch + 1})
 
 
@@ -185,8 +183,6 @@ class ActiveUnits(keras.callbacks.Callback):
         if logs is not None:
             logs.update(values)
         if self.metrics_dir:
-            from tfgen import runs
-
             runs.update_metrics(self.metrics_dir, active_units=counts, active_units_epoch=epoch + 1)
 
 

@@ -154,7 +154,7 @@ def train(args):
 
     images = data.load_images(args.dataset, "train")
     x = images.reshape(len(images), -1)
-    x = x if spec.binary else x / 255.0
+    x = x if spec.binary else x.astype("float32") / 255.0
     train_data, steps = callbacks.epoch_batches(x, args.batch_size, args.seed, first_epoch, schedule.epochs,
                                                 dynamic_binarization=not spec.binary)
     test_data = data.load(args.dataset, "test", 100)
