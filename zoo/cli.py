@@ -188,7 +188,7 @@ def train(args):
         dataset=args.dataset,
         epochs=schedule.epochs,
         schedule=schedule.describe(),
-        train_seconds_last_session=round(train_seconds, 1),
+        train_seconds=round(train_seconds, 1),  # this invocation; a resumed run restarts the clock
         final_train={key: float(values[-1]) for key, values in history.history.items()},
     )
     print(f"test log-likelihood (k = {eval_k}): {ll:.2f} nats  -> {args.out}/metrics.json")
