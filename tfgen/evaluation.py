@@ -18,7 +18,7 @@ import tensorflow as tf
 from tfgen import objectives
 
 
-def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1):
+def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1, seed=None):
     """Per-example ``log p(x)`` estimates (nats) with ``k`` importance samples.
 
     Args:
@@ -27,6 +27,8 @@ def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1):
         k: importance samples per example.
         max_rows: at most this many ``(sample, example)`` pairs are scored at once.
         verbose: show a Keras progress bar over batches.
+        seed: an int or ``keras.random.SeedGenerator`` for the samples; by default the
+            model's own generator (which then advances, as in training).
 
     Returns:
         float64 array ``[n]``; its mean is the test log-likelihood.
@@ -35,6 +37,8 @@ def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1):
     if not isinstance(data, tf.data.Dataset):
         data = tf.data.Dataset.from_tensor_slices(np.asarray(data)).batch(100)
     model._check_data(data)
+    if isinstance(seed, int):
+        seed = keras.random.SeedGenerator(seed)
 
     @tf.function  # retraced per batch size: the chunk depends on it
     def batch_estimate(x):
@@ -45,10 +49,10 @@ def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1):
             encoded = model.encode(x)
 
             def log_w(size):
-                return model.log_weights_from(x, encoded, size).log_w
+                return model.log_weights_from(x, encoded, size, seed=seed).log_w
         else:
             def log_w(size):
-                return model.log_weights(x, size).log_w
+                return model.log_weights(x, size, seed=seed).log_w
 
         def fold(total, size):
             lse = tf.reduce_logsumexp(log_w(size), axis=0)

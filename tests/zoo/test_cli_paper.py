@@ -1,0 +1,99 @@
+"""`tfgen train` with the paper's schedule: truncation labels, kill + resume, --checkpoint i, warm starts."""
+import json
+
+import numpy as np
+import pytest
+
+from tfgen import callbacks, runs
+from zoo import cli, iwae
+
+TINY = ["train", "--dataset", "digits", "--model", "iwae", "--k", "2", "--layers", "1", "--schedule", "paper",
+        "--batch-size", "100", "--seed", "3", "--verbose", "0"]
+
+
+def weights(path):
+    model, _ = runs.load(path)
+    return model.get_weights()
+
+
+def assert_same(a, b):
+    for x, y in zip(weights(a), weights(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, monkeypatch):
+    whole, broken = str(tmp_path / "whole"), str(tmp_path / "broken")
+    assert cli.main(TINY + ["--passes", "6", "--out", whole]) == 0
+    metrics = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert metrics["schedule"]["truncated"] and metrics["schedule"]["passes"] == 6
+    assert metrics["schedule"]["full_passes"] == 3280 and "test_log_likelihood_k2" in metrics
+    assert set(metrics["active_units"]) == {"z1"}
+
+    steps = []
+
+    def kill_in_epoch_six(self, batch, logs=None):  # 13 steps an epoch: dies mid-way through epoch 6
+        steps.append(batch)
+        if len(steps) == 5 * 13 + 4:
+            raise Killed
+
+    monkeypatch.setattr(callbacks.TrainingCheckpoint, "on_train_batch_end", kill_in_epoch_six, raising=False)
+    with pytest.raises(Killed):
+        cli.main(TINY + ["--passes", "6", "--out", broken])
+    monkeypatch.undo()
+    state = json.loads((tmp_path / "broken" / "checkpoints" / "latest.json").read_text())
+    assert state["epoch"] == 4  # stage ends only: the last full checkpoint is after stage 1
+    assert cli.main(TINY + ["--passes", "6", "--out", broken, "--resume"]) == 0
+    assert_same(whole, broken)
+
+
+def test_checkpoint_i_restarts_at_stage_i(tmp_path):
+    whole = str(tmp_path / "whole")
+    assert cli.main(TINY + ["--passes", "5", "--out", whole, "--checkpoint-every", "1"]) == 0
+    first = weights(whole)
+    assert sorted(p.name for p in (tmp_path / "whole" / "checkpoints").glob("stage*.keras")) == [
+        "stage0.keras", "stage1.keras", "stage2.keras", "stage3.keras"]
+    assert cli.main(TINY + ["--passes", "5", "--out", whole, "--checkpoint", "1"]) == 0  # redo epochs 2..5
+    for x, y in zip(first, weights(whole)):
+        np.testing.assert_array_equal(x, y)
+    assert cli.main(TINY + ["--passes", "5", "--out", whole, "--checkpoint", "1", "--resume"]) == 2
+
+
+def test_warm_starts_take_the_other_kinds_weights(tmp_path):
+    vae = str(tmp_path / "vae")
+    args = ["train", "--dataset", "digits", "--layers", "1", "--schedule", "paper", "--passes", "1",
+            "--batch-size", "100", "--verbose", "0"]
+    assert cli.main(args + ["--model", "vae", "--k", "1", "--out", vae]) == 0
+    source, _ = runs.load(vae)
+    model = cli.iwae_paper.warm_start(vae, "iwae", 50, optimizer=iwae.paper_optimizer())
+    assert (model.objective, model.k) == ("iwae", 50)
+    for x, y in zip(source.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    trained, _ = callbacks.load_checkpoint(f"{vae}/checkpoints", "latest")
+    assert int(model.optimizer.iterations) == int(trained.optimizer.iterations) == 13
+    for mine, theirs in zip(model.optimizer.variables, trained.optimizer.variables):
+        if not mine.path.endswith("learning_rate"):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+    out = str(tmp_path / "iwae_to_vae")
+    assert cli.main(args + ["--exp", "iwae_to_vae", "--init-from", vae, "--out", out]) == 0
+    warm, settings = runs.load(out)
+    assert (warm.objective, warm.k) == ("iwae", 50) and settings["exp"] == "iwae_to_vae"
+    metrics = json.loads((tmp_path / "iwae_to_vae" / "metrics.json").read_text())
+    assert metrics["schedule"]["stages"] == [{"epochs": 1, "learning_rate": 1e-4}]
+    assert metrics["schedule"]["full_passes"] == 3 ** 7
+    assert cli.main(args + ["--exp", "vae_to_iwae", "--init-from", out, "--out", str(tmp_path / "back")]) == 0
+    assert runs.load(str(tmp_path / "back"))[0].objective == "vae"
+
+
+def test_bad_paper_arguments_fail_before_training(tmp_path, capsys):
+    out = str(tmp_path / "x")
+    assert cli.main(TINY + ["--passes", "0", "--out", out]) == 2
+    assert "--passes must be >= 1" in capsys.readouterr().err
+    assert cli.main(TINY + ["--exp", "iwae_to_vae", "--out", out]) == 2
+    assert "--init-from" in capsys.readouterr().err
+    assert cli.main(TINY + ["--resume", "--out", out]) == 2
+    assert "No checkpoint 'latest'" in capsys.readouterr().err
