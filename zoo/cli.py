@@ -145,7 +145,8 @@ def train(args):
     schedule = _schedule(args)
     checkpoints = os.path.join(args.out, CHECKPOINTS)
     keras.utils.set_random_seed(args.seed)
-    if args.checkpoint is not None or args.resume:
+    resuming = args.checkpoint is not None or args.resume
+    if resuming:
         name = "latest" if args.resume else f"stage{args.checkpoint}"
         model, first_epoch = callbacks.load_checkpoint(checkpoints, name)
         if args.checkpoint is not None and first_epoch != schedule.start_of(args.checkpoint):
@@ -153,11 +154,12 @@ def train(args):
                              f"{args.checkpoint} "
                              f"of this schedule starts at epoch {schedule.start_of(args.checkpoint)}.")
     else:
-        runs.prepare_dir(args.out, args.overwrite)
         model, first_epoch = _new_model(args, spec), 0
+    images = data.load_images(args.dataset, "train")
+    if not resuming:  # only now, with the model and the data in hand, is anything written
+        runs.prepare_dir(args.out, args.overwrite)
         callbacks.save_checkpoint(model, checkpoints, "stage0", 0)
 
-    images = data.load_images(args.dataset, "train")
     x = images.reshape(len(images), -1)
     x = x if spec.binary else x.astype("float32") / 255.0
     train_data, steps = callbacks.epoch_batches(x, args.batch_size, args.seed, first_epoch, schedule.epochs,
