@@ -22,15 +22,17 @@ and shrinks IWAE's weight differences by a factor ``T``. Here ``tfgen.objectives
 the bounds to correctly summed weights, and ``objective="fivo"`` runs the particle filter
 of :mod:`tfgen.smc` (multinomial resampling when ESS < k/2, no gradient through it).
 
-Sizes: the defaults (LSTM 64 units, z 32, phi_x / phi_z / heads 64) keep JSB training fast on
-one CPU core. :data:`PAPER_SIZES` are the FIVO paper's pianoroll VRNN sizes (LSTM and
-latent state 64... see docs/vrnn.md for the citation) - pass them as keyword arguments.
+Sizes: the defaults (LSTM 64 units, z 32, phi_x / phi_z / head hidden layers 64) keep JSB
+training fast on one CPU core. :data:`PAPER_SIZES` follow the FIVO reference code's pianoroll
+default ``--latent_size=64`` (tensorflow/models, research/fivo/fivo.py), used for the latent
+state, the LSTM and the feature layers alike: ``VRNN(**PAPER_SIZES, ...)``.
 
 Inputs: a dict ``{"frames": [batch, T, D], "mask": [batch, T]}`` as
 :mod:`tfgen.sequences` yields, or a plain ``[batch, T, D]`` tensor of full-length sequences.
 """
 import dataclasses
 import math
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -40,6 +42,7 @@ from tfgen import layers, objectives, smc
 from tfgen.model import LatentVariableModel, LogWeights
 
 OBJECTIVES = ("elbo", "vae", "iwae", "fivo")
+PAPER_SIZES = {"rnn_units": 64, "latent": 64, "features": 64}
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
@@ -76,17 +79,12 @@ class VRNNConfig:
         self.resample_threshold = float(self.resample_threshold)
 
 
-class FilterResult(tuple):
-    """``(bound [batch], log_weights LogWeights, resampled [batch])`` of :meth:`VRNN.filter`."""
+class FilterResult(NamedTuple):
+    """What :meth:`VRNN.filter` returns."""
 
-    __slots__ = ()
-
-    def __new__(cls, bound, log_weights, resampled):
-        return super().__new__(cls, (bound, log_weights, resampled))
-
-    bound = property(lambda self: self[0])
-    log_weights = property(lambda self: self[1])
-    resampled = property(lambda self: self[2])
+    bound: tf.Tensor  # [batch]: IWAE_k without resampling, else FIVO's log p_hat
+    log_weights: LogWeights  # [k, batch] summed terms of each surviving trajectory
+    resampled: tf.Tensor  # [batch]: number of resampling steps
 
 
 def split_inputs(x):
@@ -147,23 +145,22 @@ class VRNN(LatentVariableModel):
     def filter(self, x, k, resample_threshold=0.0, estimator="total", seed=None):
         """Run ``k`` particles per sequence through time; the core of every objective.
 
+        ``k`` and ``resample_threshold`` may be tensors (one trace serves every value).
         With ``resample_threshold <= 0`` the particles never resample and ``bound`` is
         IWAE_k of the whole-sequence log-weights; otherwise ``bound`` is FIVO's
         ``log p_hat`` (:mod:`tfgen.smc`). ``log_weights`` holds each surviving trajectory's
         summed terms (after resampling, the trajectory of the particle's ancestors) and
         ``resampled`` the number of resampling steps per sequence.
         """
-        seed = self.seed_generator if seed is None else seed
-        if isinstance(seed, int):
-            seed = keras.random.SeedGenerator(seed)
         frames, mask = split_inputs(x)
         frames = tf.cast(frames, self.compute_dtype)
         mask = tf.cast(mask, self.compute_dtype)
         batch, steps = tf.shape(frames)[0], tf.shape(frames)[1]
         c = self.config
+        # A tensor threshold always builds the resampling step (ESS < 0 never fires).
+        resample = tf.is_tensor(resample_threshold) or resample_threshold > 0
         # Noise is drawn up front so the recursion is a pure function of it.
-        eps = keras.random.normal(tf.stack([steps, k, batch, c.latent]), seed=seed)
-        uniforms = keras.random.uniform(tf.stack([steps, k, batch]), seed=seed)
+        eps, uniforms = self._noise(tf.stack([steps, k, batch, c.latent]), seed)
         features = self.phi_x(frames)  # phi_x(x_t) does not depend on the particles
         time_major = [tf.transpose(frames, [1, 0, 2]), tf.transpose(features, [1, 0, 2]),
                       tf.transpose(mask), eps, uniforms]
@@ -192,7 +189,7 @@ class VRNN(LatentVariableModel):
             h = keep * tf.reshape(h_new, tf.shape(h)) + (1.0 - keep) * h
             cell = keep * tf.reshape(c_new, tf.shape(cell)) + (1.0 - keep) * cell
             acc_px, acc_pz, acc_qz = acc_px + log_px, acc_pz + log_p, acc_qz + log_q
-            if resample_threshold > 0:
+            if resample:
                 ancestors, log_w, log_p_hat, resampled = smc.resample_step(
                     log_w, log_p_hat, u_t, resample_threshold, active=m_t > 0)
                 h, cell, acc_px, acc_pz, acc_qz = (smc.gather_particles(v, ancestors)
@@ -205,6 +202,20 @@ class VRNN(LatentVariableModel):
         bound = log_p_hat + smc.log_mean_exp(log_w)
         parts = LogWeights(acc_px + acc_pz - acc_qz, acc_px, {"z": acc_pz}, {"z": acc_qz})
         return FilterResult(bound, parts, n_resampled)
+
+    def _noise(self, shape, seed):
+        """``eps ~ N(0, 1)`` of ``shape`` ``[T, k, batch, latent]`` and uniforms ``[T, k, batch]``.
+
+        ``seed``: ``None`` (the model's generator), a ``keras.random.SeedGenerator``, or an
+        int / int tensor for stateless draws that repeat exactly (and need no retracing
+        inside ``tf.function`` when passed as a tensor).
+        """
+        if seed is None or isinstance(seed, keras.random.SeedGenerator):
+            seed = self.seed_generator if seed is None else seed
+            return keras.random.normal(shape, seed=seed), keras.random.uniform(shape[:3], seed=seed)
+        seed = tf.cast(seed, "int64")
+        return (tf.random.stateless_normal(shape, tf.stack([seed, tf.constant(0, "int64")])),
+                tf.random.stateless_uniform(shape[:3], tf.stack([seed, tf.constant(1, "int64")])))
 
     def log_weights(self, x, k, estimator="total", seed=None, training=False):
         """Whole-sequence log-weights ``[k, batch]``: masked sums over time, no resampling."""
