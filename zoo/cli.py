@@ -22,10 +22,10 @@ import time
 import keras
 
 from tfgen import callbacks, data, objectives, runs, schedules
-from zoo import distortion_cli, infovae_cli, iwae, iwae_paper, preset_cli
+from zoo import distortion_cli, infovae_cli, iwae, iwae_paper, preset_cli, vrnn_cli
 
 # Modules adding sub-commands: each has register(commands) and HANDLERS {command: function}.
-COMMAND_MODULES = (preset_cli, infovae_cli, distortion_cli)
+COMMAND_MODULES = (preset_cli, vrnn_cli, infovae_cli, distortion_cli)
 
 # CLI model name -> the objective of the IWAE-family model it trains.
 MODELS = {"vae": "vae", "iwae": "iwae"}
