@@ -9,6 +9,7 @@ Logged metrics (one set of keys across the zoo): ``loss``, ``elbo``, ``iwae_k{k}
 ``reconstruction`` (``E_q log p(x|z)``), ``kl`` and ``kl_{layer}`` (Monte Carlo
 ``E_q[log q - log p]`` per stochastic layer). All are per-example averages in nats.
 """
+import dataclasses
 from typing import NamedTuple
 
 import keras
@@ -154,3 +155,24 @@ class LatentVariableModel(keras.Model):
                 "clean or impute them before training."
             )
         self.validate_inputs(x)
+
+
+class DataclassConfig:
+    """``get_config`` / ``from_config`` for a model whose hyper-parameters are ``self.config``,
+    a dataclass whose fields are the model's keyword arguments. Mix in before the model base."""
+
+    def get_config(self):
+        return {"name": self.name, **dataclasses.asdict(self.config)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def check_flat_inputs(model, x, input_dim):
+    """Raise ``ValueError`` unless ``x`` is ``[batch, input_dim]``."""
+    if x.ndim != 2 or x.shape[-1] != input_dim:
+        raise ValueError(
+            f"{type(model).__name__} expects flat inputs of shape (batch, {input_dim}), got {x.shape}. "
+            "Flatten images first, e.g. x.reshape(len(x), -1)."
+        )

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from tfgen import blocks
 from tfgen.lagrangian import ConstrainedModel, Constraint
-from tfgen.model import LogWeights
+from tfgen.model import DataclassConfig, LogWeights
 
 # App. A.1: SVHN 32x32 (two 1x1, four 4x4, ten 8x8, sixteen 16x16, sixteen 32x32 latent
 # layers); CelebA adds eight 64x64 layers. Encoder depths: not given in the seed; we use
@@ -131,7 +131,7 @@ def paper_optimizers(learning_rate=2e-4, dual_learning_rate=2e-4, clipnorm=None)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class TopDownVAE(ConstrainedModel):
+class TopDownVAE(DataclassConfig, ConstrainedModel):
     """The distortion-targeted primary VAE (seed 004, sec. 3.2). Keyword arguments are the
     fields of :class:`DistortionConfig`.
 
@@ -303,12 +303,6 @@ class TopDownVAE(ConstrainedModel):
                 f"[{x.min()}, {x.max()}]. Pass raw uint8 images, not images scaled to [0, 1]."
             )
 
-    def get_config(self):
-        return {"name": self.name, **dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="zoo")

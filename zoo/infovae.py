@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from tfgen import divergences, layers
 from tfgen.lagrangian import ConstrainedModel, Constraint
-from tfgen.model import LogWeights
+from tfgen.model import DataclassConfig, LogWeights, check_flat_inputs
 
 MMD_SCALE = 10000.0
 METRICS = ("consistency", "distortion", "rate", "mmd", "mutual_information")
@@ -106,7 +106,7 @@ class Outputs(NamedTuple):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class InfoVAE(ConstrainedModel):
+class InfoVAE(DataclassConfig, ConstrainedModel):
     """InfoVAE with fixed weights ``l1 = e1``, ``l2 = e2`` on flat binary data ``[batch, input_dim]``.
 
     Keyword arguments are the fields of :attr:`config_class`. Logs, besides the base
@@ -220,19 +220,9 @@ class InfoVAE(ConstrainedModel):
         self.likelihood.set_bias_from_mean(np.mean(np.asarray(data, dtype="float64"), axis=0))
 
     def validate_inputs(self, x):
-        if x.ndim != 2 or x.shape[-1] != self.config.input_dim:
-            raise ValueError(
-                f"{type(self).__name__} expects flat inputs of shape (batch, {self.config.input_dim}), "
-                f"got {x.shape}. Flatten images first, e.g. x.reshape(len(x), -1)."
-            )
+        check_flat_inputs(self, x, self.config.input_dim)
         self.likelihood.validate(x)
 
-    def get_config(self):
-        return {"name": self.name, **dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="zoo")

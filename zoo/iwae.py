@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import layers, objectives
-from tfgen.model import LatentVariableModel, LogWeights
+from tfgen.model import DataclassConfig, LatentVariableModel, LogWeights, check_flat_inputs
 
 ARCHITECTURES = {
     1: {"latent": (50,), "hidden": ((200, 200),)},
@@ -66,7 +66,7 @@ class IWAEConfig:
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class IWAE(LatentVariableModel):
+class IWAE(DataclassConfig, LatentVariableModel):
     """VAE / IWAE with ``layers`` stochastic layers over flat binary vectors ``[batch, input_dim]``.
 
     Encoder ``q(z_1 | x) q(z_2 | z_1) ...``; decoder ``p(z_L) ... p(z_1 | z_2) p(x | z_1)``;
@@ -164,19 +164,9 @@ class IWAE(LatentVariableModel):
         self.likelihood.set_bias_from_mean(mean)
 
     def validate_inputs(self, x):
-        if x.ndim != 2 or x.shape[-1] != self.config.input_dim:
-            raise ValueError(
-                f"{type(self).__name__} expects flat inputs of shape (batch, {self.config.input_dim}), "
-                f"got {x.shape}. Flatten images first, e.g. x.reshape(len(x), -1)."
-            )
+        check_flat_inputs(self, x, self.config.input_dim)
         self.likelihood.validate(x)
 
-    def get_config(self):
-        return {"name": self.name, **dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def paper_optimizer(learning_rate=1e-3):

@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import layers, objectives, sequences, smc
-from tfgen.model import LatentVariableModel, LogWeights
+from tfgen.model import DataclassConfig, LatentVariableModel, LogWeights
 
 OBJECTIVES = ("elbo", "vae", "iwae", "fivo")
 PAPER_SIZES = {"rnn_units": 64, "latent": 64, "features": 64}
@@ -98,7 +98,7 @@ def split_inputs(x):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class VRNN(LatentVariableModel):
+class VRNN(DataclassConfig, LatentVariableModel):
     """VRNN over padded sequences; see the module docstring for the model and objectives.
 
     ``log_weights(x, k)`` gives whole-sequence log-weights ``[k, batch]`` (no resampling),
@@ -318,12 +318,6 @@ class VRNN(LatentVariableModel):
             _, (h, cell) = self.cell(tf.concat([self.phi_x(x), fz], -1), [h, cell])
         return tf.stack(out, axis=1).numpy()
 
-    def get_config(self):
-        return {"name": self.name, **dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _fold(step, init, sequences):
