@@ -9,6 +9,7 @@ import pytest
 from matplotlib import image
 
 import zoo
+from tests.markers import requires_data
 from tfgen import data, presets, runs
 from zoo import cli, iwae
 
@@ -61,6 +62,18 @@ def test_shipped_preset_reproduces_its_recorded_figure(capsys):
     assert recorded[5000] >= recorded[100] - 0.05  # L_k grows with k (Burda et al., Theorem 1)
     logs = zoo.load(SHIPPED).evaluate(data.load("digits", "test", 100), verbose=0, return_dict=True)
     assert logs["loss"] == pytest.approx(meta["test_evaluate"]["loss"], abs=0.2)
+
+
+@requires_data
+@pytest.mark.parametrize("name", ["vae_binarized_mnist_k1_l1", "iwae_binarized_mnist_k50_l1"])
+def test_mnist_presets_reproduce_their_recorded_figures(capsys, name):
+    meta = zoo.available()[name]
+    recorded = {e["k"]: e["log_likelihood"] for e in meta["evaluations"]}
+    code, out, _ = run_cli(capsys, "evaluate", name, "--k", 100, "--verbose", 0)
+    assert code == 0
+    measured = float(re.search(r"\(k = 100\): (-?\d+\.\d+) nats", out).group(1))
+    assert measured == pytest.approx(recorded[100], abs=0.2)
+    assert recorded[5000] > recorded[100]  # L_k grows with k (Burda et al., Theorem 1)
 
 
 def test_tampered_preset_is_refused_by_the_cli(capsys, tmp_path):
