@@ -40,14 +40,18 @@ def save(model, out, settings):
 
 
 def load(path):
-    """``(model, settings)`` of the run in ``path``, with its weights loaded."""
+    """``(model, settings)`` of the run in ``path``, with its weights loaded, not compiled.
+
+    The saved ``compile_config`` is not replayed: a constrained model's ``compile`` also needs
+    its dual optimizer, so callers compile what they load themselves.
+    """
     config_path, weights_path = os.path.join(path, CONFIG), os.path.join(path, WEIGHTS)
     for f in (config_path, weights_path):
         if not os.path.exists(f):
             raise FileNotFoundError(f"{path} is not a tfgen run: {f} is missing.")
     with open(config_path) as f:
         config = json.load(f)
-    model = keras.saving.deserialize_keras_object(config["model"])
+    model = keras.saving.deserialize_keras_object({**config["model"], "compile_config": None})
     if not model.built:
         model.build()
     model.load_weights(weights_path)
