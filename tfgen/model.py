@@ -57,11 +57,12 @@ class LatentVariableModel(keras.Model):
         self.seed = seed
         self.latent_names = tuple(latent_names)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.trackers = {
-            name: keras.metrics.Mean(name=name)
-            for name in ["elbo", f"iwae_k{self.k}", "reconstruction", "kl"]
-            + [f"kl_{layer}" for layer in self.latent_names]
-        }
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
+
+    def metric_names(self):
+        """Names of the metrics ``compute_loss`` tracks; a subclass with another objective overrides it."""
+        return (["elbo", f"iwae_k{self.k}", "reconstruction", "kl"]
+                + [f"kl_{layer}" for layer in self.latent_names])
 
     @classmethod
     def from_preset(cls, preset, **kwargs):

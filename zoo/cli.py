@@ -13,7 +13,7 @@ import time
 import keras
 
 from tfgen import data, evaluation, objectives, runs
-from zoo import iwae, preset_cli
+from zoo import iwae, preset_cli, vrnn_cli
 
 # CLI model name -> the objective of the IWAE-family model it trains.
 MODELS = {"vae": "vae", "iwae": "iwae"}
@@ -47,6 +47,7 @@ def build_parser():
     evaluate.add_argument("--batch-size", type=int, default=100)
     evaluate.add_argument("--verbose", type=int, default=1)
     preset_cli.register(commands)
+    vrnn_cli.register(commands)
     return parser
 
 
@@ -110,7 +111,7 @@ def evaluate(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS}[args.command](args)
+        {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS, **vrnn_cli.HANDLERS}[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tfgen {args.command}: error: {error}", file=sys.stderr)
         return 2

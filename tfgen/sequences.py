@@ -1,0 +1,230 @@
+"""Sequence data for sequential latent-variable models: padded batches with masks.
+
+Every loader here yields ``tf.data.Dataset`` elements ``{"frames": [batch, T, D] float32,
+"mask": [batch, T] float32}``, where ``T`` is the longest sequence of the batch, padded
+steps are zero and ``mask`` is 1 on real steps, 0 on padding (``lengths = sum(mask, -1)``).
+
+Two sources:
+
+* **JSB Chorales** (Boulanger-Lewandowski et al. 2012): ``$TFGEN_DATA_DIR/jsb_chorales.pickle``,
+  a pickled dict ``train`` / ``valid`` / ``test`` -> list of chorales, a chorale a list of
+  steps, a step a tuple of MIDI note numbers. MIDI notes 21..108 become the 88 keys of a
+  binary piano roll (:data:`PIANO_LOW`). The pickle is read with :class:`RestrictedUnpickler`,
+  which builds only lists, tuples, dicts, ints, strings and NumPy *integer* scalars and
+  refuses every other global, so a crafted file cannot run code. TensorFlow Datasets has
+  no JSB Chorales dataset, so there is no TFDS route.
+* **Your own sequences**: an ``.npz`` file read by :func:`load_npz` holding
+  ``frames`` (``[n, T, D]`` float, real-valued or binary frames, padded to a common ``T``)
+  and ``lengths`` (``[n]`` int, the true length of each sequence), e.g. speech frames::
+
+      np.savez("speech.npz", frames=frames, lengths=lengths)
+      train = tfgen.sequences.load_npz("speech.npz", batch_size=32)
+"""
+import functools
+import io
+import os
+import pickle
+
+import numpy as np
+import tensorflow as tf
+
+PIANO_LOW, PIANO_HIGH = 21, 108  # MIDI range of the 88 piano keys
+PIANO_KEYS = PIANO_HIGH - PIANO_LOW + 1
+JSB_FILE = "jsb_chorales.pickle"
+SPLITS = ("train", "valid", "test")
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle asked for a global (class or function) that the restricted unpickler refuses."""
+
+
+def _integer_dtype(name, align=False, copy=False):
+    dtype = np.dtype(str(name))
+    if dtype.kind not in "iu":
+        raise UnsafePickleError(f"only integer NumPy dtypes are allowed, got {dtype}")
+    return dtype
+
+
+def _integer_scalar(dtype, data=None):
+    if isinstance(data, str):  # a Python 2 byte string, decoded as latin-1 by the unpickler
+        data = data.encode("latin1")
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "iu" or not isinstance(data, bytes):
+        raise UnsafePickleError("only NumPy integer scalars built from raw bytes are allowed")
+    return int(np.frombuffer(data, dtype=dtype, count=1)[0])
+
+
+def _latin1_bytes(text, encoding):
+    if not isinstance(text, str) or encoding != "latin1":
+        raise UnsafePickleError("_codecs.encode is allowed only to turn latin-1 text into bytes")
+    return text.encode("latin1")
+
+
+# The only globals a piano-roll pickle names (NumPy integer scalars, and the latin-1 bytes
+# they are built from in a protocol-2 pickle written by Python 3), mapped to checked builders
+# that never call into NumPy's own reconstructors.
+_ALLOWED = {
+    ("_codecs", "encode"): _latin1_bytes,
+    ("numpy", "dtype"): _integer_dtype,
+    ("numpy.core.multiarray", "scalar"): _integer_scalar,
+    ("numpy._core.multiarray", "scalar"): _integer_scalar,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Builds plain containers, numbers and strings; refuses every global but integer scalars.
+
+    ``find_class`` is the only way a pickle reaches code (``GLOBAL`` / ``STACK_GLOBAL``, then
+    ``REDUCE`` / ``BUILD`` / ``NEWOBJ``); it returns checked builders for NumPy integer
+    scalars (which become Python ``int``) and raises :class:`UnsafePickleError` for anything
+    else, so e.g. ``os.system`` is never looked up, let alone called.
+    """
+
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED:
+            return _ALLOWED[(module, name)]
+        raise UnsafePickleError(f"global {module}.{name} is not allowed")
+
+    def persistent_load(self, pid):
+        raise UnsafePickleError("persistent ids are not allowed")
+
+
+def safe_load_pickle(path):
+    """Load a pickle of plain data from ``path`` with :class:`RestrictedUnpickler`.
+
+    Raises ``ValueError`` naming the file if the pickle asks for anything else.
+    """
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    except UnsafePickleError as error:
+        raise ValueError(
+            f"Refusing to load {path}: the pickle tries to construct something other than plain "
+            f"lists, tuples, dicts and integers ({error}). It may try to run code; do not load "
+            "it with pickle.load."
+        ) from None
+
+
+def data_dir():
+    path = os.environ.get("TFGEN_DATA_DIR")
+    if not path:
+        raise FileNotFoundError(
+            "TFGEN_DATA_DIR is not set: point it at the folder holding jsb_chorales.pickle."
+        )
+    return path
+
+
+def piano_roll(chorale):
+    """One chorale (list of steps, each an iterable of MIDI notes) -> ``[T, 88]`` float32 in {0, 1}."""
+    roll = np.zeros((len(chorale), PIANO_KEYS), dtype="float32")
+    for t, step in enumerate(chorale):
+        for note in step:
+            note = int(note)
+            if not PIANO_LOW <= note <= PIANO_HIGH:
+                raise ValueError(f"MIDI note {note} at step {t} is outside the piano range 21..108.")
+            roll[t, note - PIANO_LOW] = 1.0
+    return roll
+
+
+def load_jsb_rolls(split, path=None):
+    """The chorales of ``split`` as a list of ``[T_i, 88]`` piano rolls."""
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; choose one of {list(SPLITS)}.")
+    path = path or os.path.join(data_dir(), JSB_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist (JSB Chorales pickle, see tfgen.sequences).")
+    raw = _read_jsb(os.path.abspath(path), os.path.getmtime(path))
+    if not isinstance(raw, dict) or split not in raw:
+        raise ValueError(f"{path} should hold a dict with keys {list(SPLITS)}.")
+    return [piano_roll(chorale) for chorale in raw[split]]
+
+
+@functools.lru_cache(maxsize=2)
+def _read_jsb(path, mtime):
+    return safe_load_pickle(path)
+
+
+def pad(sequences):
+    """List of ``[T_i, D]`` arrays -> ``(frames [n, T, D], lengths [n])``, zero padded."""
+    if not sequences:
+        raise ValueError("No sequences to pad.")
+    lengths = np.array([len(s) for s in sequences], dtype="int32")
+    frames = np.zeros((len(sequences), lengths.max(), sequences[0].shape[-1]), dtype="float32")
+    for i, s in enumerate(sequences):
+        frames[i, : len(s)] = s
+    return frames, lengths
+
+
+def mask_from_lengths(lengths, steps):
+    return (np.arange(steps)[None, :] < np.asarray(lengths)[:, None]).astype("float32")
+
+
+def dataset(frames, lengths, batch_size=32, shuffle=False, seed=None, buckets=None):
+    """``tf.data.Dataset`` of ``{"frames", "mask"}`` batches, each trimmed to its longest sequence.
+
+    ``buckets`` (e.g. ``(48, 64, 96)``): batch sequences of similar length together (length
+    boundaries), so a recurrent model runs fewer padded steps; the last batch of each bucket
+    may be smaller. Padding never changes a bound, since padded steps are masked.
+    """
+    frames = np.asarray(frames, dtype="float32")
+    lengths = np.asarray(lengths, dtype="int32")
+    check_sequences(frames, lengths)
+    ds = tf.data.Dataset.from_tensor_slices(
+        {"frames": frames, "mask": mask_from_lengths(lengths, frames.shape[1])}
+    )
+    if shuffle:
+        ds = ds.shuffle(len(frames), seed=seed, reshuffle_each_iteration=True)
+
+    def trim(batch):
+        steps = tf.cast(tf.reduce_max(tf.reduce_sum(batch["mask"], axis=1)), "int32")
+        return {"frames": batch["frames"][:, :steps], "mask": batch["mask"][:, :steps]}
+
+    if buckets:
+        ds = ds.bucket_by_sequence_length(
+            lambda e: tf.cast(tf.reduce_sum(e["mask"]), "int32"), list(buckets),
+            [batch_size] * (len(buckets) + 1))
+    else:
+        ds = ds.batch(batch_size)
+    return ds.map(trim).prefetch(tf.data.AUTOTUNE)
+
+
+def check_sequences(frames, lengths):
+    if frames.ndim != 3:
+        raise ValueError(f"frames must have shape [n, T, D], got {frames.shape}.")
+    if lengths.shape != (frames.shape[0],):
+        raise ValueError(f"lengths must have shape [{frames.shape[0]}], got {lengths.shape}.")
+    if np.any(lengths < 1) or np.any(lengths > frames.shape[1]):
+        raise ValueError(f"lengths must lie in 1..{frames.shape[1]} (the padded length T).")
+    if not np.all(np.isfinite(frames)):
+        raise ValueError("frames contain NaN or infinite values.")
+
+
+def load_jsb(split, batch_size=32, shuffle=None, seed=None, path=None, buckets=None):
+    """JSB Chorales ``split`` as padded piano-roll batches (see module docstring and :func:`dataset`)."""
+    frames, lengths = pad(load_jsb_rolls(split, path))
+    shuffle = split == "train" if shuffle is None else shuffle
+    return dataset(frames, lengths, batch_size, shuffle, seed, buckets)
+
+
+def load_npz(path, batch_size=32, shuffle=False, seed=None, buckets=None):
+    """Sequences from an ``.npz`` with ``frames`` ``[n, T, D]`` and ``lengths`` ``[n]``."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist.")
+    with np.load(path, allow_pickle=False) as f:
+        missing = {"frames", "lengths"} - set(f.files)
+        if missing:
+            raise ValueError(
+                f"{path} lacks {sorted(missing)}; it needs 'frames' [n, T, D] and 'lengths' [n]."
+            )
+        frames, lengths = f["frames"], f["lengths"]
+    return dataset(frames, lengths, batch_size, shuffle, seed, buckets)
+
+
+def frame_mean(data):
+    """Mask-weighted mean frame ``[D]`` over a dataset of ``{"frames", "mask"}`` batches."""
+    total, count = 0.0, 0.0
+    for batch in data:
+        m = batch["mask"].numpy()[..., None].astype("float64")
+        total = total + np.sum(batch["frames"].numpy() * m, axis=(0, 1))
+        count += float(m.sum())
+    return total / count
