@@ -13,7 +13,7 @@ import time
 import keras
 
 from tfgen import data, evaluation, objectives, runs
-from zoo import iwae, preset_cli, vrnn_cli
+from zoo import infovae_cli, iwae, preset_cli, vrnn_cli
 
 # CLI model name -> the objective of the IWAE-family model it trains.
 MODELS = {"vae": "vae", "iwae": "iwae"}
@@ -48,6 +48,7 @@ def build_parser():
     evaluate.add_argument("--verbose", type=int, default=1)
     preset_cli.register(commands)
     vrnn_cli.register(commands)
+    infovae_cli.register(commands)
     return parser
 
 
@@ -111,7 +112,8 @@ def evaluate(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS, **vrnn_cli.HANDLERS}[args.command](args)
+        handlers = {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS, **vrnn_cli.HANDLERS}
+        (getattr(args, "handler", None) or handlers[args.command])(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tfgen {args.command}: error: {error}", file=sys.stderr)
         return 2
