@@ -57,6 +57,8 @@ DATASETS = {
                     "the four MNIST IDX files (LeCun et al.), as TFDS 'mnist' downloads them"),
         DatasetInfo("fashion_mnist", (28, 28, 1), False, ("train", "test"), _idx_files("fashion_mnist"),
                     "fashion_mnist", "the four Fashion-MNIST IDX files (Xiao et al. 2017)"),
+        DatasetInfo("svhn", (32, 32, 3), False, ("train", "test"), (), "svhn_cropped",
+                    "TFDS 'svhn_cropped' (Netzer et al. 2011), 32x32 RGB; downloaded by TFDS"),
         DatasetInfo("omniglot", (28, 28, 1), False, ("train", "test"), ("chardata.mat",), "omniglot",
                     "chardata.mat, the 28x28 Omniglot of Burda et al. (github.com/yburda/iwae)"),
     ]

@@ -13,7 +13,7 @@ import time
 import keras
 
 from tfgen import data, evaluation, objectives, runs
-from zoo import infovae_cli, iwae, preset_cli, vrnn_cli
+from zoo import distortion_cli, infovae_cli, iwae, preset_cli, vrnn_cli
 
 # CLI model name -> the objective of the IWAE-family model it trains.
 MODELS = {"vae": "vae", "iwae": "iwae"}
@@ -49,6 +49,7 @@ def build_parser():
     preset_cli.register(commands)
     vrnn_cli.register(commands)
     infovae_cli.register(commands)
+    distortion_cli.register(commands)
     return parser
 
 
@@ -112,7 +113,7 @@ def evaluate(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        handlers = {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS, **vrnn_cli.HANDLERS}
+        handlers = {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS, **vrnn_cli.HANDLERS, **distortion_cli.HANDLERS}
         (getattr(args, "handler", None) or handlers[args.command])(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tfgen {args.command}: error: {error}", file=sys.stderr)
