@@ -113,7 +113,8 @@ def evaluate(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        handlers = {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS, **vrnn_cli.HANDLERS, **distortion_cli.HANDLERS}
+        handlers = {"train": train, "evaluate": evaluate, **preset_cli.HANDLERS, **vrnn_cli.HANDLERS,
+                    **distortion_cli.HANDLERS}
         (getattr(args, "handler", None) or handlers[args.command])(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tfgen {args.command}: error: {error}", file=sys.stderr)
