@@ -343,12 +343,14 @@ def evaluate(model, data, iwae_k=1000, fivo_k=None, max_rows=4096, seed=0):
     """Held-out bounds per time step (nats), as the FIVO paper reports JSB (total / steps).
 
     ``iwae_k`` importance samples estimate ``log p(x)`` (IWAE bound), streamed in chunks of at
-    most ``max_rows`` (particle, sequence) pairs and folded by log-sum-exp; ``fivo_k``
-    particles (default: the model's k) give the FIVO bound. Returns a dict with per-step
-    ``iwae_k{K}``, ``fivo_k{K}``, ``elbo`` (one sample), the totals and the number of steps.
+    most ``max_rows`` (particle, sequence) pairs and folded by log-sum-exp (``0`` skips it);
+    ``fivo_k`` particles (default: the model's k) give the FIVO bound, one pass per batch.
+    Returns per-step values and totals keyed by bound and k (``iwae_k1000_per_step``,
+    ``fivo_k4_total``, ``elbo_per_step`` for one sample, ...) and ``total_steps``.
     """
-    fivo_k = fivo_k or model.k
-    objectives.check_k(iwae_k)
+    fivo_k = objectives.check_k(fivo_k or model.k)
+    if iwae_k:
+        objectives.check_k(iwae_k)
     seed = keras.random.SeedGenerator(seed)
     model._check_data(data)
 
@@ -357,36 +359,34 @@ def evaluate(model, data, iwae_k=1000, fivo_k=None, max_rows=4096, seed=0):
         return tf.reduce_logsumexp(model.log_weights(x, size, seed=seed).log_w, axis=0)
 
     @tf.function(reduce_retracing=True)
-    def other(x):
+    def fivo_and_elbo(x):
         return (model.filter(x, fivo_k, model.config.resample_threshold, seed=seed).bound,
                 model.log_weights(x, 1, seed=seed).log_w[0])
 
-    totals = {"iwae": 0.0, "fivo": 0.0, "elbo": 0.0}
+    names = ([f"iwae_k{iwae_k}"] if iwae_k else []) + [f"fivo_k{fivo_k}", "elbo"]
+    totals = dict.fromkeys(names, 0.0)
     steps = 0.0
     for batch in data:
         batch = batch[0] if isinstance(batch, tuple) else batch
         frames, mask = split_inputs(batch)
-        n = int(frames.shape[0])
-        chunk = max(1, min(iwae_k, max_rows // n))
-        lse = []
-        done = 0
-        while done < iwae_k:
-            size = min(chunk, iwae_k - done)
-            lse.append(iwae_chunk(batch, tf.constant(size)).numpy().astype("float64"))
-            done += size
-        ll = np.logaddexp.reduce(np.stack(lse), axis=0) - math.log(iwae_k)
-        fivo, elbo = (v.numpy().astype("float64") for v in other(batch))
-        totals["iwae"] += ll.sum()
-        totals["fivo"] += fivo.sum()
-        totals["elbo"] += elbo.sum()
+        if iwae_k:
+            chunk = max(1, min(iwae_k, max_rows // int(frames.shape[0])))
+            lse, done = [], 0
+            while done < iwae_k:
+                size = min(chunk, iwae_k - done)
+                lse.append(iwae_chunk(batch, tf.constant(size)).numpy().astype("float64"))
+                done += size
+            totals[f"iwae_k{iwae_k}"] += float(np.sum(np.logaddexp.reduce(np.stack(lse), axis=0)
+                                                       - math.log(iwae_k)))
+        fivo, elbo = (v.numpy().astype("float64") for v in fivo_and_elbo(batch))
+        totals[f"fivo_k{fivo_k}"] += float(fivo.sum())
+        totals["elbo"] += float(elbo.sum())
         steps += float(mask.numpy().sum())
-    return {
-        f"iwae_k{iwae_k}_per_step": totals["iwae"] / steps,
-        f"fivo_k{fivo_k}_per_step": totals["fivo"] / steps,
-        "elbo_per_step": totals["elbo"] / steps,
-        "total_steps": int(steps),
-        **{f"{key}_total": value for key, value in totals.items()},
-    }
+    result = {"total_steps": int(steps)}
+    for name, total in totals.items():
+        result[f"{name}_per_step"] = total / steps
+        result[f"{name}_total"] = total
+    return result
 
 
 def paper_optimizer(learning_rate=3e-4):

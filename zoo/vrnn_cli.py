@@ -43,7 +43,7 @@ def register(commands):
 
     evaluate = commands.add_parser("vrnn-evaluate", help="re-estimate a saved VRNN run's test bounds")
     evaluate.add_argument("run")
-    evaluate.add_argument("--iwae-k", type=int, default=1000)
+    evaluate.add_argument("--iwae-k", type=int, default=1000, help="0 skips the IWAE estimate")
     evaluate.add_argument("--fivo-k", type=int, default=None, help="particles (default: the run's k)")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--seed", type=int, default=0)
@@ -133,7 +133,8 @@ def evaluate_run(path, iwae_k, fivo_k, split, seed):
     data = load_split(settings["dataset"], split, 100)
     start = time.time()
     result = vrnn.evaluate(model, data, iwae_k=iwae_k, fivo_k=fivo_k, seed=seed)
-    result["seconds"] = round(time.time() - start, 1)
+    fivo_k = fivo_k or model.k
+    result[f"seconds_iwae_k{iwae_k}_fivo_k{fivo_k}"] = round(time.time() - start, 1)
     runs.update_metrics(path, **{f"{split}_{key}": value for key, value in result.items()})
     print(f"{split} bounds per time step (nats): " + ", ".join(
         f"{key[:-9]} {value:.3f}" for key, value in result.items() if key.endswith("_per_step")))
