@@ -22,12 +22,13 @@ import os
 import sys
 
 # InfoVAE: fixed weights l1 = e1 (and l2 = e2 = 1, the README's example); mi = +1 / -1 with
-# e1 = 0.2, 1, 5 spans D + beta R for beta = e1 / (e1 + 1) < 1 and beta = (e1 + 1) / e1 > 1.
+# e1 in 0.2 .. 20 spans D + beta R for beta = e1 / (e1 + 1) < 1 and beta = (e1 + 1) / e1 > 1.
 GRIDS = {
-    "infovae": [(mi, e1, 1.0) for mi in (1.0, -1.0) for e1 in (1.0, 0.2, 5.0)] + [(0.0, 1.0, 1.0)],
+    "infovae": [(-1.0, 0.5, 1.0), (1.0, 20.0, 1.0)]
+    + [(mi, e1, 1.0) for mi in (1.0, -1.0) for e1 in (1.0, 0.2, 5.0)] + [(0.0, 1.0, 1.0)],
     # LagVAE: targets e1 on the negative ELBO, 10000 * MMD <= 5 (the README's e2).
     "lagvae": [(1.0, 125.0, 5.0), (-1.0, 125.0, 5.0), (-1.0, 110.0, 5.0), (1.0, 110.0, 5.0),
-               (1.0, 140.0, 5.0), (-1.0, 140.0, 5.0), (-1.0, 150.0, 5.0)],
+               (1.0, 140.0, 5.0), (-1.0, 140.0, 5.0), (-1.0, 150.0, 5.0), (1.0, 130.0, 5.0)],
 }
 
 
