@@ -30,6 +30,9 @@ def register(commands):
     train.add_argument("--gamma", type=float, required=True,
                        help="distortion target: sum of squared errors per image on the [0, 1] scale")
     train.add_argument("--primary", default=None, help="a primary run: train a secondary VAE on top of it")
+    train.add_argument("--init", default=None,
+                       help="a run (or a .weights.h5 file) of the same architecture whose weights "
+                       "(and lambda) training starts from")
     train.add_argument("--size", default="cpu", help=f"architecture, one of {list(SIZES)} (default cpu)")
     train.add_argument("--train-size", type=int, default=None, help="random training subset (default all)")
     train.add_argument("--test-size", type=int, default=None, help="test images measured (default all)")
@@ -108,6 +111,9 @@ def train_command(args):
     test = _subset(data.load_images(args.dataset, "test"), args.test_size, args.seed + 1)
     keras.utils.set_random_seed(args.seed)
     model = build_model(args, train.shape[1:])
+    if args.init is not None:
+        model.build()
+        model.load_weights(args.init if os.path.isfile(args.init) else os.path.join(args.init, runs.WEIGHTS))
     runs.prepare_dir(args.out, args.overwrite)
     optimizer, dual = distortion.paper_optimizers(args.learning_rate, args.dual_learning_rate, args.clipnorm)
     model.compile(optimizer, dual_optimizer=dual)

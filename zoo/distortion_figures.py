@@ -133,7 +133,7 @@ def table(loaded):
         model = r["model"]
         stage = (f"secondary of gamma={model.primary.config.gamma:g}" if hasattr(model, "primary")
                  else "primary")
-        layers = ", ".join(f"{t[f'kl_{n}']:.1f}" for n in model.rate_layers)
+        layers = ", ".join(f"{n}: {t[f'kl_{n}']:.1f}" for n in model.rate_layers)
         lines.append(
             f"| {r['path']} | {stage} | {r['gamma']:g} | {t['distortion']:.3f} "
             f"| {t['distortion'] / r['gamma']:.3f} "
