@@ -38,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import layers, objectives, smc
+from tfgen import layers, objectives, sequences, smc
 from tfgen.model import LatentVariableModel, LogWeights
 
 OBJECTIVES = ("elbo", "vae", "iwae", "fivo")
@@ -281,8 +281,6 @@ class VRNN(LatentVariableModel):
 
         ``data`` is a dataset of ``{"frames", "mask"}`` batches (padding is ignored).
         """
-        from tfgen import sequences
-
         mean = sequences.frame_mean(data)
         if not self.built:
             self.build()
