@@ -60,8 +60,10 @@ def rate_elbo_figure(primaries, file):
             ax.annotate(f"gamma={p['gamma']:g}", (x, y), fontsize=7, textcoords="offset points",
                         xytext=(3, 3))
         ax.set_xscale("log")
-        ax.set_xlabel("test distortion D (sum of squared errors, [0, 1] pixels)")
+        ax.minorticks_off()
+        ax.set_xlabel("test distortion D")
         ax.set_ylabel(label)
+    fig.suptitle("D: sum over pixels of squared errors on the [0, 1] scale, per image", fontsize=9)
     fig.tight_layout()
     fig.savefig(file, dpi=120)
     plt.close(fig)
