@@ -34,7 +34,9 @@ def kernel_env(tmp_path_factory):
 
 
 def test_notebooks_exist():
-    assert [nb.name for nb in NOTEBOOKS][:2] == ["00_quickstart.ipynb", "01_vae_vs_iwae.ipynb"]
+    assert [nb.name for nb in NOTEBOOKS][:5] == [
+        "00_quickstart.ipynb", "01_vae_vs_iwae.ipynb", "02_vrnn_objectives.ipynb",
+        "03_lagrangian_vae.ipynb", "04_distortion_targeting.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
