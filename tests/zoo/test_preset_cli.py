@@ -129,6 +129,13 @@ def test_preset_can_reuse_the_figure_tfgen_evaluate_measured(capsys, tmp_path, t
     assert [e["k"] for e in meta["evaluations"]] == [40, 100]
 
 
+def test_preset_records_the_passes_a_scheduled_run_trained(capsys, tmp_path, tiny_run):
+    runs.update_metrics(str(tiny_run), schedule={"passes": 2, "full_passes": 3280, "truncated": True})
+    code, _, _ = run_cli(capsys, "preset", tiny_run, "--name", "tiny", "--k", 10,
+                         "--directory", tmp_path / "zoo", "--verbose", 0)
+    assert code == 0 and presets.verify(str(tmp_path / "zoo" / "tiny"))["passes"] == 2  # not --epochs 3
+
+
 def test_tune_command_writes_the_best_trial(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "tune", "--max-trials", 1, "--epochs", 1, "--k", 1, "--units", 8,
                            "--eval-k", 5, "--batch-size", 100, "--out", tmp_path, "--verbose", 0)

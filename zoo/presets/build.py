@@ -69,10 +69,12 @@ def build(run, name, k=5000, directory=DIRECTORY, description="", command=None, 
         evaluations.append({"split": "test", "k": samples, "log_likelihood": round(float(ll), 4),
                             "seconds": round(time.time() - start, 1)})
         print(f"{name}: test log-likelihood (k = {samples}): {ll:.3f} nats")
+    # A run on the paper's schedule records the passes it ran; its --epochs is unused there.
+    passes = (metrics.get("schedule") or {}).get("passes", settings.get("epochs", metrics.get("epochs")))
     return presets.save_to_preset(model, os.path.join(directory, name), {
         "description": description,
         "dataset": dataset,
-        "passes": settings.get("epochs", metrics.get("epochs")),
+        "passes": passes,
         "train_seconds": metrics.get("train_seconds"),
         "test_log_likelihood": evaluations[0]["log_likelihood"],
         "test_k": k,
