@@ -11,6 +11,7 @@ Together they make "kill, resume" give the same weights as never stopping.
 import json
 import math
 import os
+import time
 
 import keras
 import numpy as np
@@ -213,3 +214,33 @@ def remove_units(head, inactive, consumers=(), prior=None):
         kernel = dense.kernel.numpy()
         kernel[inactive, :] = 0.0
         dense.kernel.assign(kernel)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop ``fit`` once ``minutes`` of wall time have passed since it began.
+
+    Checked after every batch (``at="batch"``) or only at epoch ends (``at="epoch"``, so the
+    last epoch is always complete, e.g. for per-epoch checkpoints).
+    """
+
+    def __init__(self, minutes, at="batch"):
+        super().__init__()
+        if at not in ("batch", "epoch"):
+            raise ValueError(f"at must be 'batch' or 'epoch', got {at!r}.")
+        self.seconds = 60.0 * minutes
+        self.at = at
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def _check(self):
+        if time.time() - self.start > self.seconds:
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.at == "batch":
+            self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.at == "epoch":
+            self._check()

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from tfgen import data, runs
+from tfgen.callbacks import TimeBudget
 from zoo import distortion
 
 SIZES = ("cpu",) + tuple(distortion.PAPER)
@@ -56,20 +57,6 @@ def register(commands):
     figures.add_argument("--seed", type=int, default=0)
     figures.add_argument("--out", default="docs/figures", help="folder of the PNGs")
 
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stop ``fit`` after the batch that exceeds ``minutes`` of wall time since it began."""
-
-    def __init__(self, minutes):
-        super().__init__()
-        self.seconds = 60.0 * minutes
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if time.time() - self.start > self.seconds:
-            self.model.stop_training = True
 
 
 def _subset(images, size, seed):
@@ -124,7 +111,7 @@ def train_command(args):
                  keras.callbacks.ModelCheckpoint(os.path.join(args.out, "checkpoint.weights.h5"),
                                                  save_weights_only=True)]
     if args.max_minutes is not None:
-        callbacks.append(TimeBudget(args.max_minutes))
+        callbacks.append(TimeBudget(args.max_minutes, at="batch"))
     history = model.fit(train, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose,
                         callbacks=callbacks)
     train_seconds = time.time() - start

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from tfgen import runs, sequences
+from tfgen.callbacks import TimeBudget
 from zoo import vrnn
 
 
@@ -81,20 +82,6 @@ class Checkpoint(keras.callbacks.Callback):
         runs.save(self.model, self.out, {**self.settings, "epochs_done": epoch + 1})
 
 
-class WallClock(keras.callbacks.Callback):
-    """Stop training at the end of the first epoch that ends after ``minutes`` of wall time."""
-
-    def __init__(self, minutes):
-        super().__init__()
-        self.seconds = 60.0 * minutes
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if time.time() - self.start > self.seconds:
-            self.model.stop_training = True
-
 
 def train(args):
     for name in ("epochs", "batch_size", "iwae_k"):
@@ -117,7 +104,7 @@ def train(args):
     history = model.fit(train_data, epochs=args.epochs, verbose=args.verbose, callbacks=[
         keras.callbacks.CSVLogger(os.path.join(args.out, "history.csv")),
         Checkpoint(args.out, settings),
-        *([WallClock(args.max_minutes)] if args.max_minutes else []),
+        *([TimeBudget(args.max_minutes, at="epoch")] if args.max_minutes else []),
     ])
     train_seconds = time.time() - start
     epochs_done = len(history.history["loss"])

@@ -144,3 +144,13 @@ def test_removing_units_makes_them_prior_and_invisible(layers):
         loc, scale = model.priors[0](np.zeros((5, 3), "float32"))
         np.testing.assert_array_equal(loc.numpy()[:, [0, 2]], 0.0)
         np.testing.assert_array_equal(scale.numpy()[:, [0, 2]], 1.0)
+
+
+@pytest.mark.parametrize("at,steps", [("batch", 1), ("epoch", 4)])
+def test_time_budget_stops_after_a_batch_or_a_whole_epoch(at, steps):
+    model, x = linear_gaussian.make(n=64)
+    model.compile(optimizer="adam")
+    model.fit(x, batch_size=16, epochs=3, verbose=0, callbacks=[callbacks.TimeBudget(0.0, at=at)])
+    assert int(model.optimizer.iterations) == steps  # a zero budget: stop at the first check
+    with pytest.raises(ValueError, match="'batch' or 'epoch'"):
+        callbacks.TimeBudget(1.0, at="step")
