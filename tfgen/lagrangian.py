@@ -19,7 +19,7 @@ import math
 import keras
 import tensorflow as tf
 
-from tfgen.model import LatentVariableModel
+from tfgen.model import LatentVariableModel, scale_for_replicas
 
 
 @dataclasses.dataclass
@@ -113,8 +113,7 @@ class ConstrainedModel(LatentVariableModel):
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
-            # Replicas' gradients are summed; the log keeps the per-replica loss.
-            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = scale_for_replicas(loss)  # the log below keeps the unscaled loss
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)

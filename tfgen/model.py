@@ -111,10 +111,7 @@ class LatentVariableModel(keras.Model):
         loss = -tf.reduce_mean(bound)
         if self.losses:
             loss = loss + tf.add_n(self.losses)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:  # as Keras' own losses: replicas' gradients are summed, the log unscaled
-            loss = loss / replicas
-        return loss
+        return scale_for_replicas(loss)
 
     def predict_step(self, data):
         """Per-example bound (the model's objective with its k), shape ``[batch]``."""
@@ -155,6 +152,12 @@ class LatentVariableModel(keras.Model):
                 "clean or impute them before training."
             )
         self.validate_inputs(x)
+
+
+def scale_for_replicas(loss):
+    """``loss / replicas``, as Keras' own losses: the replicas' gradients are summed and Keras
+    logs the loss multiplied back (1 replica: unchanged)."""
+    return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
 
 class DataclassConfig:
