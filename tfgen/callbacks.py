@@ -131,10 +131,14 @@ class MultiSampleEvaluation(keras.callbacks.Callback):
         self.data, self.k, self.every, self.name = data, k, every, name
         self.seed, self.metrics_dir, self.verbose = seed, metrics_dir, verbose
         self.key = f"{name}_log_likelihood_k{k}"
+        self.estimator = None
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.estimator = evaluation.LogLikelihood(model, self.k, self.max_rows, self.seed)
 
     def evaluate(self):
-        return float(evaluation.log_likelihood(self.model, self.data, self.k, max_rows=self.max_rows,
-                                               verbose=self.verbose, seed=self.seed).mean())
+        return float(self.estimator(self.data, self.verbose).mean())
 
     def on_epoch_end(self, epoch, logs=None):
         last = epoch + 1 == self.params.get("epochs")

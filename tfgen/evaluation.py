@@ -27,22 +27,33 @@ def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1, seed=None):
         k: importance samples per example.
         max_rows: at most this many ``(sample, example)`` pairs are scored at once.
         verbose: show a Keras progress bar over batches.
-        seed: an int or ``keras.random.SeedGenerator`` for the samples; by default the
-            model's own generator (which then advances, as in training).
+        seed: an int (the same samples at every call) or a ``keras.random.SeedGenerator``
+            for the samples; by default the model's own generator (which then advances, as
+            in training).
 
     Returns:
         float64 array ``[n]``; its mean is the test log-likelihood.
     """
-    k = objectives.check_k(k)
-    if not isinstance(data, tf.data.Dataset):
-        data = tf.data.Dataset.from_tensor_slices(np.asarray(data)).batch(100)
-    model._check_data(data)
-    if isinstance(seed, int):
-        seed = keras.random.SeedGenerator(seed)
+    return LogLikelihood(model, k, max_rows, seed)(data, verbose)
 
-    @tf.function  # retraced per batch size: the chunk depends on it
-    def batch_estimate(x):
-        chunk = max(1, min(k, max_rows // max(1, int(x.shape[0] or 1))))
+
+class LogLikelihood:
+    """:func:`log_likelihood` as a reusable estimator: traced once per batch shape, not per call.
+
+    Callbacks that evaluate every epoch hold one, so the graph is built once. With an int
+    ``seed`` every call starts its generator from that seed again, so repeated calls on the
+    same model and data give the same estimate.
+    """
+
+    def __init__(self, model, k=5000, max_rows=32768, seed=None):
+        self.model, self.k, self.max_rows = model, objectives.check_k(k), max_rows
+        self.seed = keras.random.SeedGenerator(seed) if isinstance(seed, int) else seed
+        self.initial_state = self.seed.state.numpy() if isinstance(seed, int) else None
+        self.batch_estimate = tf.function(self._batch_estimate)  # retraced per batch size
+
+    def _batch_estimate(self, x):
+        model, k, seed = self.model, self.k, self.seed
+        chunk = max(1, min(k, self.max_rows // max(1, int(x.shape[0] or 1))))
         n_full, rest = divmod(k, chunk)
 
         if hasattr(model, "encode"):  # the encoder pass is shared by every chunk of samples
@@ -69,13 +80,20 @@ def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1, seed=None):
             total = fold(total, rest)
         return total - math.log(k)
 
-    batches = data.cardinality().numpy()
-    progress = keras.utils.Progbar(batches if batches > 0 else None, verbose=verbose,
-                                   stateful_metrics=["log_likelihood"])
-    estimates = []
-    for step, batch in enumerate(data):
-        x = batch[0] if isinstance(batch, tuple) else batch
-        estimates.append(batch_estimate(x).numpy().astype("float64"))
-        running = float(np.mean(np.concatenate(estimates)))
-        progress.update(step + 1, [("log_likelihood", running)])
-    return np.concatenate(estimates)
+    def __call__(self, data, verbose=1):
+        """Per-example estimates (float64 ``[n]``) on ``data`` (a dataset of batches or an array)."""
+        if not isinstance(data, tf.data.Dataset):
+            data = tf.data.Dataset.from_tensor_slices(np.asarray(data)).batch(100)
+        self.model._check_data(data)
+        if self.initial_state is not None:
+            self.seed.state.assign(self.initial_state)
+        batches = data.cardinality().numpy()
+        progress = keras.utils.Progbar(batches if batches > 0 else None, verbose=verbose,
+                                       stateful_metrics=["log_likelihood"])
+        estimates = []
+        for step, batch in enumerate(data):
+            x = batch[0] if isinstance(batch, tuple) else batch
+            estimates.append(self.batch_estimate(x).numpy().astype("float64"))
+            running = float(np.mean(np.concatenate(estimates)))
+            progress.update(step + 1, [("log_likelihood", running)])
+        return np.concatenate(estimates)

@@ -126,6 +126,8 @@ class LatentVariableModel(keras.Model):
         self._check_data(x)
         if "validation_data" in kwargs and kwargs["validation_data"] is not None:
             self._check_data(kwargs["validation_data"])
+        if isinstance(x, tf.data.Dataset) and not args:
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras warns otherwise
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):

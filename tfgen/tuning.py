@@ -1,14 +1,14 @@
 """Hyper-parameter search with keras-tuner, scored by a held-out multi-sample bound.
 
-The objective of every trial is ``val_iwae_k{K}``, the IWAE bound on held-out data,
+The objective of every trial is ``val_log_likelihood_k{K}``, the IWAE bound on held-out data,
 
     L_K(x) = E[ log (1/K) sum_{k=1..K} w_k ],   w_k = p(x, z_k) / q(z_k | x)
 
 (Burda et al. 2016, eq. 8), averaged over the held-out examples and maximised. It is the
 model-comparison figure of the zoo (``L_K`` tends to ``log p(x)`` as ``K`` grows), unlike the
 training loss, whose meaning changes with the trial's own ``k`` and objective.
-:class:`HeldOutBound` writes it into the epoch logs, so keras-tuner's oracle, checkpoints and
-``History`` all see it.
+:class:`tfgen.callbacks.MultiSampleEvaluation` (``name="val"``, every epoch, fixed samples)
+writes it into the epoch logs, so keras-tuner's oracle, checkpoints and ``History`` all see it.
 
 A search space is a dict ``{name: spec}``: a list is a choice, a ``(low, high)`` pair of
 floats a log-uniform range (uniform if ``low <= 0``), of ints an integer range, anything else
@@ -26,24 +26,10 @@ returns an uncompiled model::
 import keras
 import keras_tuner
 
-from tfgen import evaluation, objectives
+from tfgen import callbacks as tfgen_callbacks
+from tfgen import objectives
 
 DEFAULT_SPACE = {"learning_rate": (1e-4, 1e-2)}
-
-
-class HeldOutBound(keras.callbacks.Callback):
-    """Logs ``val_iwae_k{k}``, the mean IWAE bound with ``k`` samples on ``data``, each epoch."""
-
-    def __init__(self, data, k=100):
-        super().__init__()
-        self.data = data
-        self.k = objectives.check_k(k)
-        self.name = f"val_iwae_k{self.k}"
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = float(evaluation.log_likelihood(self.model, self.data, k=self.k, verbose=0).mean())
-        if logs is not None:
-            logs[self.name] = value
 
 
 class BoundHyperModel(keras_tuner.HyperModel):
@@ -74,7 +60,7 @@ class BoundHyperModel(keras_tuner.HyperModel):
     @property
     def objective(self):
         """The ``keras_tuner.Objective`` to pass to a tuner: held-out bound, maximised."""
-        return keras_tuner.Objective(f"val_iwae_k{self.eval_k}", direction="max")
+        return keras_tuner.Objective(f"val_log_likelihood_k{self.eval_k}", direction="max")
 
     def build(self, hp):
         values = {name: _sample(hp, name, spec) for name, spec in self.space.items()}
@@ -87,7 +73,9 @@ class BoundHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         # First, so the tuner's own callbacks (after it) find the objective in the logs.
-        callbacks = [HeldOutBound(self.validation_data, self.eval_k)] + list(callbacks or [])
+        held_out = tfgen_callbacks.MultiSampleEvaluation(self.validation_data, self.eval_k, every=1,
+                                                         name="val")
+        callbacks = [held_out] + list(callbacks or [])
         return model.fit(*args, callbacks=callbacks, **kwargs)
 
 

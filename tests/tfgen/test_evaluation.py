@@ -30,3 +30,16 @@ def test_bad_k_is_refused_before_any_work():
     model, x = linear_gaussian.make(n=4)
     with pytest.raises(ValueError, match="k must be an integer >= 1"):
         evaluation.log_likelihood(model, x.numpy(), k=0)
+
+
+def test_estimator_is_traced_once_and_an_int_seed_repeats_its_samples():
+    model, x = linear_gaussian.make(n=30)
+    model.set_posterior(scale_factor=1.5, shift=0.3)
+    estimate = evaluation.LogLikelihood(model, k=40, max_rows=500, seed=3)
+    first, second = estimate(x.numpy(), verbose=0), estimate(x.numpy(), verbose=0)
+    np.testing.assert_array_equal(first, second)
+    assert estimate.batch_estimate.experimental_get_tracing_count() == 1
+    np.testing.assert_array_equal(first, evaluation.log_likelihood(model, x.numpy(), k=40, max_rows=500,
+                                                                    verbose=0, seed=3))
+    other = evaluation.log_likelihood(model, x.numpy(), k=40, max_rows=500, verbose=0, seed=4)
+    assert np.abs(first - other).max() > 1e-4  # a different seed draws different samples

@@ -21,6 +21,19 @@ def test_fit_raises_the_bound_and_logs_the_standard_keys():
     assert model.predict(x[:10], verbose=0).shape == (10,)
 
 
+def test_fit_on_a_dataset_does_not_warn_about_shuffle():
+    import warnings
+
+    import tensorflow as tf
+
+    model, x = linear_gaussian.make(n=64)
+    model.compile(optimizer="adam")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(32), epochs=1, verbose=0)
+    assert not [w for w in caught if "shuffle" in str(w.message)]
+
+
 def test_bad_data_is_refused_before_training():
     model, x = linear_gaussian.make(n=8)
     model.compile(optimizer="adam")

@@ -141,7 +141,7 @@ def test_tune_command_writes_the_best_trial(capsys, tmp_path):
                            "--eval-k", 5, "--batch-size", 100, "--out", tmp_path, "--verbose", 0)
     assert code == 0
     best = json.loads((tmp_path / "best.json").read_text())
-    assert best["objective"] == "val_iwae_k5" and np.isfinite(best["score"]) and best["score"] < 0
+    assert best["objective"] == "val_log_likelihood_k5" and np.isfinite(best["score"]) and best["score"] < 0
     assert best["hyperparameters"]["units"] == 8 and best["hyperparameters"]["k"] == 1
     code, _, err = run_cli(capsys, "tune", "--objective", "gan", "--out", tmp_path)
     assert code == 2 and "vae or iwae" in err
