@@ -59,34 +59,40 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     (``c`` stages done, numbered as Burda et al.'s ``training_state{c}``), and
     ``latest.keras`` + ``latest.json`` every ``every`` epochs and at every stage end.
     The ``.keras`` file holds the model and its optimizer (slots and iteration count); the
-    JSON holds the epochs done and the model's ``seed_generator`` state. Put this callback
-    after callbacks that draw from the model's generator so the state saved is the state
-    the next epoch starts from.
+    JSON holds the epochs done, the model's ``seed_generator`` state and ``train_seconds``,
+    the wall time of the training that produced it (``seconds_before``, the checkpoint's own
+    figure when a run is resumed, plus this ``fit``). Put this callback after callbacks that
+    draw from the model's generator so the state saved is the state the next epoch starts from.
     """
 
-    def __init__(self, directory, schedule=None, every=None):
+    def __init__(self, directory, schedule=None, every=None, seconds_before=0.0):
         super().__init__()
         if every is not None and every < 1:
             raise ValueError(f"Checkpoint every >= 1 epochs, got {every!r}.")
         self.directory, self.schedule, self.every = directory, schedule, every
+        self.seconds_before, self.start = seconds_before, None
         os.makedirs(directory, exist_ok=True)
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
+        seconds = self.seconds_before + time.time() - self.start
         boundaries = self.schedule.boundaries if self.schedule is not None else []
         if done in boundaries:
-            save_checkpoint(self.model, self.directory, f"stage{boundaries.index(done)}", done)
+            save_checkpoint(self.model, self.directory, f"stage{boundaries.index(done)}", done, seconds)
         if done in boundaries or (self.every and done % self.every == 0):
-            save_checkpoint(self.model, self.directory, "latest", done)
+            save_checkpoint(self.model, self.directory, "latest", done, seconds)
 
 
-def save_checkpoint(model, directory, name, epochs_done):
-    """Write ``directory/name.keras`` (model + optimizer) and ``name.json`` (epoch, RNG state)."""
+def save_checkpoint(model, directory, name, epochs_done, train_seconds=0.0):
+    """Write ``directory/name.keras`` (model + optimizer) and ``name.json`` (epoch, RNG state, time)."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, name)
     model.save(path + ".keras.tmp.keras")
     os.replace(path + ".keras.tmp.keras", path + ".keras")
-    state = {"epoch": int(epochs_done)}
+    state = {"epoch": int(epochs_done), "train_seconds": round(float(train_seconds), 1)}
     if hasattr(model, "seed_generator"):
         state["seed_generator_state"] = model.seed_generator.state.numpy().tolist()
     with open(path + ".json.tmp", "w") as f:
@@ -95,7 +101,9 @@ def save_checkpoint(model, directory, name, epochs_done):
 
 
 def load_checkpoint(directory, name):
-    """``(model, epochs_done)`` from :func:`save_checkpoint`, compiled with its optimizer state."""
+    """``(model, state)`` from :func:`save_checkpoint`: the model compiled with its optimizer
+    state, and ``state = {"epoch": epochs done, "train_seconds": wall time so far, ...}``
+    (``train_seconds`` is 0 for checkpoints written before it was recorded)."""
     path = os.path.join(directory, name)
     if not (os.path.exists(path + ".keras") and os.path.exists(path + ".json")):
         raise FileNotFoundError(f"No checkpoint {name!r} in {directory} ({path}.keras / .json missing).")
@@ -105,7 +113,8 @@ def load_checkpoint(directory, name):
     if "seed_generator_state" in state:
         model.seed_generator.state.assign(np.asarray(state["seed_generator_state"],
                                                      dtype=model.seed_generator.state.dtype))
-    return model, state["epoch"]
+    state.setdefault("train_seconds", 0.0)
+    return model, state
 
 
 class MultiSampleEvaluation(keras.callbacks.Callback):

@@ -148,13 +148,14 @@ def train(args):
     resuming = args.checkpoint is not None or args.resume
     if resuming:
         name = "latest" if args.resume else f"stage{args.checkpoint}"
-        model, first_epoch = callbacks.load_checkpoint(checkpoints, name)
+        model, state = callbacks.load_checkpoint(checkpoints, name)
+        first_epoch, seconds_before = state["epoch"], state["train_seconds"]
         if args.checkpoint is not None and first_epoch != schedule.start_of(args.checkpoint):
             raise ValueError(f"Checkpoint {name} was written after {first_epoch} epochs, but stage "
                              f"{args.checkpoint} "
                              f"of this schedule starts at epoch {schedule.start_of(args.checkpoint)}.")
     else:
-        model, first_epoch = _new_model(args, spec), 0
+        model, first_epoch, seconds_before = _new_model(args, spec), 0, 0.0
     images = data.load_images(args.dataset, "train")
     if not resuming:  # only now, with the model and the data in hand, is anything written
         runs.prepare_dir(args.out, args.overwrite)
@@ -179,7 +180,7 @@ def train(args):
             # TensorBoard and CSVLogger read them.
             evaluator,
             activity,
-            callbacks.TrainingCheckpoint(checkpoints, schedule, args.checkpoint_every),
+            callbacks.TrainingCheckpoint(checkpoints, schedule, args.checkpoint_every, seconds_before),
             keras.callbacks.TensorBoard(f"{args.out}/logs"),
             keras.callbacks.CSVLogger(f"{args.out}/history.csv", append=first_epoch > 0),
         ])
@@ -195,7 +196,7 @@ def train(args):
         dataset=args.dataset,
         epochs=schedule.epochs,
         schedule=schedule.describe(),
-        train_seconds=round(train_seconds, 1),  # this invocation; a resumed run restarts the clock
+        train_seconds=round(seconds_before + train_seconds, 1),  # up to its checkpoint, if resumed
         final_train={key: float(values[-1]) for key, values in history.history.items()},
     )
     print(f"test log-likelihood (k = {eval_k}): {ll:.2f} nats  -> {args.out}/metrics.json")

@@ -65,9 +65,9 @@ def test_checkpoint_round_trip_restores_weights_optimizer_and_noise(tmp_path):
     model = _tiny_iwae()
     x = (np.random.default_rng(0).random((40, 6)) < 0.5).astype("float32")
     model.fit(x, epochs=2, batch_size=10, verbose=0)
-    callbacks.save_checkpoint(model, tmp_path, "latest", 2)
-    restored, epoch = callbacks.load_checkpoint(tmp_path, "latest")
-    assert epoch == 2 and int(restored.optimizer.iterations) == 8
+    callbacks.save_checkpoint(model, tmp_path, "latest", 2, train_seconds=12.34)
+    restored, state = callbacks.load_checkpoint(tmp_path, "latest")
+    assert state["epoch"] == 2 and state["train_seconds"] == 12.3 and int(restored.optimizer.iterations) == 8
     mine, theirs = model.optimizer.variables + model.weights, restored.optimizer.variables + restored.weights
     for a, b in zip(mine, theirs):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

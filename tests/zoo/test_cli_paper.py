@@ -48,6 +48,9 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, monkeypatch)
     assert state["epoch"] == 4  # stage ends only: the last full checkpoint is after stage 1
     assert cli.main(TINY + ["--passes", "6", "--out", broken, "--resume"]) == 0
     assert_same(whole, broken)
+    # The recorded wall time counts the 4 checkpointed epochs and the resumed ones, not the lost work.
+    resumed = json.loads((tmp_path / "broken" / "metrics.json").read_text())["train_seconds"]
+    assert state["train_seconds"] > 0 and resumed > state["train_seconds"]
 
 
 def test_checkpoint_i_restarts_at_stage_i(tmp_path):
