@@ -33,7 +33,7 @@ def register(commands):
     sample.add_argument("--scale", type=int, default=4, help="pixels per image pixel in the PNG (default 4)")
 
     preset = commands.add_parser("preset", help="package a run directory as a registered preset")
-    preset.add_argument("run", help="a directory written by tfgen train")
+    preset.add_argument("run", help="a directory written by tfgen train, vrnn-train or distortion-train")
     preset.add_argument("--name", required=True, help="the preset's name, e.g. iwae_digits_k5_l1")
     preset.add_argument("--k", type=int, default=None,
                         help="samples of the recorded test figure (default 5000; VRNN 1000; distortion 1)")
@@ -76,9 +76,10 @@ def list_presets(args):
     for name, meta in zoo_presets.available().items():
         ll = meta.get("test_log_likelihood")
         unit = meta.get("test_unit", "nats")
-        figure = f"{ll:.2f} ({meta.get('test_k')})" + ("" if unit == "nats" else f" {unit}")
-        rows.append((name, str(meta.get("dataset")), str(meta.get("objective")), str(meta.get("k")),
-                     figure if ll is not None else "-", str(meta.get("passes"))))
+        suffix = "" if unit == "nats" else f" {unit}"  # image presets: nats per example, left implicit
+        figure = "-" if ll is None else f"{ll:.2f} ({meta.get('test_k')}){suffix}"
+        rows.append((name, str(meta.get("dataset")), str(meta.get("objective")), str(meta.get("k")), figure,
+                     str(meta.get("passes"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -86,9 +87,10 @@ def list_presets(args):
 
 
 def sample(args):
+    for name in ("num", "steps", "scale"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}.")
     model, settings, _ = load_model(args.source)
-    if args.num is not None and args.num < 1:
-        raise ValueError(f"--num must be >= 1, got {args.num}.")
     drawn = families.of(model).sample(model, settings, args.out, num=args.num, seed=args.seed,
                                       scale=args.scale, steps=args.steps)
     print(f"sample {np.shape(drawn)} -> {args.out}")

@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from tfgen import data, evaluation, objectives
 from zoo import distortion, vrnn, vrnn_cli
+from zoo.presets import sample_grid
 
 
 class Family:
@@ -83,12 +84,8 @@ class Family:
         """Write ``num`` samples tiled into a grey PNG grid at ``out``; return the grid."""
         from matplotlib import image
 
-        from zoo.presets import sample_grid
-
         if steps is not None:
             raise ValueError(f"--steps is for sequence models; a {type(model).__name__} samples images.")
-        if scale < 1:
-            raise ValueError(f"--scale must be >= 1, got {scale}.")
         grid = sample_grid(model, settings["dataset"], num or self.default_num, seed=seed)
         grid = np.kron(grid, np.ones((scale, scale), dtype=grid.dtype))
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -133,8 +130,6 @@ class SequenceFamily(Family):
             raise ValueError(f"A piano-roll PNG shows one sequence: use --num 1, not {num} "
                              "(tfgen vrnn-sample --npz writes many).")
         steps = self.default_steps if steps is None else steps
-        if steps < 1:
-            raise ValueError(f"--steps must be >= 1, got {steps}.")
         roll = model.sample(1, steps, seed=seed)[0]
         vrnn_cli.plot_piano_roll(roll, out, title=f"VRNN sample ({steps} steps, seed {seed})")
         return roll
