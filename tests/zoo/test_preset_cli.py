@@ -200,6 +200,8 @@ def test_sequence_and_distortion_presets_reproduce_their_quick_figures(name):
     measured = family.measure(model, families.subset(test, family.quick_examples), quick["k"], quick["seed"])
     assert measured["log_likelihood"] == pytest.approx(quick["log_likelihood"], abs=0.2)
     if family is families.SEQUENCE:  # nats per time step of the 77 JSB test chorales (4725 steps)
+        logs = model.evaluate(test, verbose=0, return_dict=True)  # the FIVO_4 training bound, per chorale
+        assert logs["fivo_k4"] == pytest.approx(meta["test_evaluate"]["fivo_k4"], abs=0.2)
         assert measured["total_steps"] == headline["total_steps"] == 4725
         assert headline["log_likelihood"] >= quick["log_likelihood"] - 0.01  # IWAE_1000 >= IWAE_100
         assert measured["elbo_per_step"] < measured[f"fivo_k{model.k}_per_step"]
