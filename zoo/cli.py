@@ -23,6 +23,7 @@ import keras
 
 from tfgen import callbacks, data, objectives, runs, schedules
 from zoo import distortion_cli, infovae_cli, iwae, iwae_paper, preset_cli, vrnn_cli
+from zoo.presets import families
 
 # Modules adding sub-commands: each has register(commands) and HANDLERS {command: function}.
 COMMAND_MODULES = (preset_cli, vrnn_cli, infovae_cli, distortion_cli)
@@ -73,8 +74,10 @@ def build_parser():
     train.add_argument("--verbose", type=int, default=1, help="Keras verbosity: 0, 1 (bars) or 2")
 
     evaluate = commands.add_parser("evaluate", help="re-estimate a saved run's log-likelihood")
-    evaluate.add_argument("run", help="a directory written by tfgen train, or a preset name, folder or URL")
-    evaluate.add_argument("--k", type=int, default=5000, help="importance samples (default 5000)")
+    evaluate.add_argument("run", help="a run directory (tfgen train, vrnn-train, distortion-train), or a "
+                                      "preset name, folder or URL")
+    evaluate.add_argument("--k", type=int, default=None,
+                          help="importance samples (default 5000; VRNN 1000; distortion-targeted 1: ELBO)")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--batch-size", type=int, default=100)
     evaluate.add_argument("--every-nth", type=int, default=None,
@@ -204,15 +207,18 @@ def train(args):
 
 
 def evaluate(args):
-    """``log p(x)`` with k samples, active units, and optionally ``log p(x)`` without the inactive units."""
-    k = objectives.check_k(args.k)
+    """The test figure of the model's family (:mod:`zoo.presets.families`: ``log p(x)`` with k
+    samples; per time step for a VRNN; the ELBO, distortion and rate of a distortion-targeted VAE),
+    active units, and optionally ``log p(x)`` without the inactive units."""
     model, settings, run_dir = preset_cli.load_model(args.run)
+    family = families.of(model)
+    k = objectives.check_k(family.default_k if args.k is None else args.k)
 
     def record(**values):  # a preset's folder is never written to
         if run_dir:
             runs.update_metrics(run_dir, **values)
 
-    split_data = data.load(settings["dataset"], args.split, args.batch_size)
+    split_data = family.test_data(settings, args.split, args.batch_size)
     key = f"{args.split}_log_likelihood_k{k}"
     if args.every_nth is not None:
         if args.every_nth < 1:
@@ -220,11 +226,13 @@ def evaluate(args):
         split_data = split_data.unbatch().shard(args.every_nth, 0).batch(args.batch_size)
         key += f"_every{args.every_nth}"
     start = time.time()
-    ll = callbacks.MultiSampleEvaluation(split_data, k, name=args.split, seed=args.seed, verbose=args.verbose)
-    ll.set_model(model)
-    value = ll.evaluate()
-    record(**{key: value, f"{key}_seconds": round(time.time() - start, 1)})
-    print(f"{args.split} log-likelihood (k = {k}): {value:.2f} nats")
+    figures = family.measure(model, split_data, k, seed=args.seed, verbose=args.verbose)
+    value = figures.pop("log_likelihood")
+    record(**{key: value, f"{key}_seconds": round(time.time() - start, 1)},
+           **{f"{key}_{name}": figure for name, figure in figures.items()})
+    print(f"{args.split} log-likelihood (k = {k}): {value:.2f} {family.unit}")
+    for name, figure in figures.items():
+        print(f"  {name}: {figure:.4f}")
     if isinstance(model, iwae.IWAE):
         images = data.load_images(settings["dataset"], "train")[:iwae_paper.ACTIVITY_EXAMPLES]
         scale = 1.0 if data.info(settings["dataset"]).binary else 255.0
@@ -236,7 +244,8 @@ def evaluate(args):
         if args.remove_inactive:
             iwae_paper.remove_inactive_units(model, masks)
             start = time.time()
-            pruned, seconds = ll.evaluate(), round(time.time() - start, 1)
+            pruned = family.measure(model, split_data, k, args.seed, args.verbose)["log_likelihood"]
+            seconds = round(time.time() - start, 1)
             record(**{f"{key}_inactive_removed": pruned, f"{key}_inactive_removed_seconds": seconds})
             print(f"{args.split} log-likelihood without inactive units (k = {k}): {pruned:.2f} nats")
     if run_dir:

@@ -4,6 +4,7 @@
 
     tfgen list
     tfgen sample iwae_digits_k5_l1 --num 64 --out grid.png     # a preset name, folder, URL or run dir
+    tfgen sample vrnn_jsb_fivo_k4 --steps 64 --out roll.png     # a VRNN: one piano roll
     tfgen preset runs/iwae --name iwae_binarized_mnist_k50_l1   # run dir -> zoo/presets/<name>
     tfgen tune --dataset digits --max-trials 10 --epochs 20 --out runs/tune
 """
@@ -16,30 +17,33 @@ import numpy as np
 from tfgen import data, presets, runs
 from zoo import iwae
 from zoo import presets as zoo_presets
-from zoo.presets import build
+from zoo.presets import build, families
 
 
 def register(commands):
     """Add the subcommands to ``commands`` (the ``tfgen`` argparse subparsers)."""
     commands.add_parser("list", help="list the registered pretrained presets")
 
-    sample = commands.add_parser("sample", help="draw samples from a preset or run into a PNG grid")
+    sample = commands.add_parser("sample", help="draw samples from a preset or run into a PNG")
     sample.add_argument("source", help="a preset name, preset folder, URL, or a run directory")
-    sample.add_argument("--num", type=int, default=64)
+    sample.add_argument("--num", type=int, default=None, help="samples (default 64 images, 1 sequence)")
+    sample.add_argument("--steps", type=int, default=None, help="steps of a sequence sample (default 64)")
     sample.add_argument("--seed", type=int, default=None)
     sample.add_argument("--out", default="samples.png")
     sample.add_argument("--scale", type=int, default=4, help="pixels per image pixel in the PNG (default 4)")
 
     preset = commands.add_parser("preset", help="package a run directory as a registered preset")
-    preset.add_argument("run", help="a directory written by tfgen train")
+    preset.add_argument("run", help="a directory written by tfgen train, vrnn-train or distortion-train")
     preset.add_argument("--name", required=True, help="the preset's name, e.g. iwae_digits_k5_l1")
-    preset.add_argument("--k", type=int, default=5000, help="importance samples of the recorded test figure")
+    preset.add_argument("--k", type=int, default=None,
+                        help="samples of the recorded test figure (default 5000; VRNN 1000; distortion 1)")
     preset.add_argument("--description", default="")
     preset.add_argument("--command", default=None, dest="train_command",
                         help="the command that trained the run (default: rebuilt from its settings)")
     preset.add_argument("--directory", default=zoo_presets.DIRECTORY, help="where preset folders go")
     preset.add_argument("--reuse-evaluation", action="store_true",
                         help="record the k-sample figure `tfgen evaluate RUN --k K` already measured")
+    preset.add_argument("--seed", type=int, default=0, help="seed of the measurements (default 0)")
     preset.add_argument("--verbose", type=int, default=1)
 
     tune = commands.add_parser("tune", help="keras-tuner search of an IWAE-family model on a dataset")
@@ -71,8 +75,11 @@ def list_presets(args):
     rows = [("name", "dataset", "objective", "k", "test LL (k)", "passes")]
     for name, meta in zoo_presets.available().items():
         ll = meta.get("test_log_likelihood")
-        rows.append((name, str(meta.get("dataset")), str(meta.get("objective")), str(meta.get("k")),
-                     f"{ll:.2f} ({meta.get('test_k')})" if ll is not None else "-", str(meta.get("passes"))))
+        unit = meta.get("test_unit", "nats")
+        suffix = "" if unit == "nats" else f" {unit}"  # image presets: nats per example, left implicit
+        figure = "-" if ll is None else f"{ll:.2f} ({meta.get('test_k')}){suffix}"
+        rows.append((name, str(meta.get("dataset")), str(meta.get("objective")), str(meta.get("k")), figure,
+                     str(meta.get("passes"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -80,23 +87,20 @@ def list_presets(args):
 
 
 def sample(args):
-    from matplotlib import image
-
-    if args.scale < 1:
-        raise ValueError(f"--scale must be >= 1, got {args.scale}.")
+    for name in ("num", "steps", "scale"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}.")
     model, settings, _ = load_model(args.source)
-    grid = zoo_presets.sample_grid(model, settings["dataset"], args.num, seed=args.seed)
-    grid = np.kron(grid, np.ones((args.scale, args.scale), dtype=grid.dtype))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    image.imsave(args.out, grid, cmap="gray", vmin=0.0, vmax=1.0)
-    print(f"{args.num} samples -> {args.out}")
-    return grid
+    drawn = families.of(model).sample(model, settings, args.out, num=args.num, seed=args.seed,
+                                      scale=args.scale, steps=args.steps)
+    print(f"sample {np.shape(drawn)} -> {args.out}")
+    return drawn
 
 
 def preset(args):
     return build.build(args.run, args.name, k=args.k, directory=args.directory, description=args.description,
                        command=args.train_command, verbose=args.verbose,
-                       reuse_evaluation=args.reuse_evaluation)
+                       reuse_evaluation=args.reuse_evaluation, seed=args.seed)
 
 
 def tune(args):

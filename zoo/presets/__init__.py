@@ -3,7 +3,9 @@
 ``zoo.load("iwae_digits_k5_l1")`` returns a compiled model ready to ``evaluate``, ``fit`` or
 ``sample``; a local folder, a URL or a hub handle works as well. :func:`available` gives every
 registered preset's metadata. New presets are made from a run directory with
-``tfgen preset RUN --name NAME`` (:mod:`zoo.presets.build`).
+``tfgen preset RUN --name NAME`` (:mod:`zoo.presets.build`). What a preset's test figure is,
+on which test data, and how it samples depends on its family (image models, the VRNN,
+distortion-targeted VAEs): :mod:`zoo.presets.families`.
 """
 import importlib
 import json
