@@ -118,6 +118,13 @@ def train_command(args):
     runs.prepare_dir(args.out, args.overwrite)
     optimizer, dual = distortion.paper_optimizers(args.learning_rate, args.dual_learning_rate, args.clipnorm)
     model.compile(optimizer, dual_optimizer=dual)
+    # Create the weights and both optimizers' slots before fit: created inside fit's first
+    # trace, they make tf.function trace the whole train step twice.
+    if not model.built:
+        model.build()
+    optimizer.build(model.trainable_variables)
+    multipliers = model.multipliers
+    dual.build([multipliers.multipliers[n] for n, c in multipliers.constraints.items() if c.learned])
 
     start = time.time()
     callbacks = [keras.callbacks.TerminateOnNaN(),
