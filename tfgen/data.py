@@ -9,10 +9,26 @@ Where the data comes from, in order:
    how to get them.
 
 ``digits`` (the 8x8 digits scikit-learn ships, thresholded at 8 of 16) needs neither and is
-the default for quick runs. Images are ``uint8 [n, h, w, 1]``: ``{0, 1}`` for binary
-datasets, ``0..255`` for grey ones. :func:`load` turns them into flat float32 batches;
-grey images are binarised dynamically (Burda et al. 2016: a fresh Bernoulli(pixel / 255)
-sample each epoch) unless ``binarize=False``, which yields ``pixel / 255``.
+the default for quick runs. Images are ``uint8 [n, h, w, c]``: ``{0, 1}`` for binary
+datasets, ``0..255`` for grey and colour ones.
+
+Every route goes through one pipeline: a source of single uint8 images (local arrays, or
+TFDS examples decoded, cropped and resized one by one), then shuffle, batch, prefetch.
+
+* :func:`stream` gives batches of uint8 pixels; it never holds a TFDS dataset in memory,
+  so it is the route for datasets too large for arrays (``celeb_a``: 202,599 faces of
+  218x178x3; :attr:`DatasetInfo.streamed`).
+* :func:`load` turns the same batches into float32; grey images are binarised dynamically
+  (Burda et al. 2016: a fresh Bernoulli(pixel / 255) sample each epoch) unless
+  ``binarize=False``, which yields ``pixel / 255``.
+* :func:`load_images` returns a whole split as arrays, for datasets that fit in memory.
+
+CelebA preprocessing: the 148x148 crop at rows 40..187, columns 15..162 of TFDS' aligned
+218x178 image (the crop NVAE (Vahdat & Kautz 2020, ``datasets.py: CropCelebA64``) uses
+for CelebA 64, after Larsen et al. 2016: centred horizontally, 40 rows cut at the top and
+30 at the bottom, so the face fills the square), then an antialiased bilinear resize to
+64x64 (NVAE's CelebA 64, and the resolution of seed 004's CelebA model, app. A.1; the seed
+does not state its crop) or, with ``size=32``, to 32x32 for CPU runs.
 """
 import dataclasses
 import functools
@@ -23,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 DATA_DIR_ENV = "TFGEN_DATA_DIR"
+SHUFFLE_BUFFER = 10_000  # images a TFDS stream shuffles among (arrays shuffle fully)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -38,6 +55,8 @@ class DatasetInfo:
     files: tuple  # the files looked for in $TFGEN_DATA_DIR
     tfds_name: str = None
     source: str = ""  # where a user gets the files
+    crop: tuple = None  # (top, left, height, width) of the TFDS image kept before resizing to shape
+    streamed: bool = False  # too large for arrays: only stream / load, never load_images
 
 
 def _idx_files(folder):
@@ -59,6 +78,9 @@ DATASETS = {
                     "fashion_mnist", "the four Fashion-MNIST IDX files (Xiao et al. 2017)"),
         DatasetInfo("svhn", (32, 32, 3), False, ("train", "test"), (), "svhn_cropped",
                     "TFDS 'svhn_cropped' (Netzer et al. 2011), 32x32 RGB; downloaded by TFDS"),
+        DatasetInfo("celeb_a", (64, 64, 3), False, ("train", "validation", "test"), (), "celeb_a",
+                    "TFDS 'celeb_a' (Liu et al. 2015), 202,599 aligned 218x178 RGB faces (about 1.4 GB); "
+                    "downloaded by TFDS", crop=(40, 15, 148, 148), streamed=True),
         DatasetInfo("omniglot", (28, 28, 1), False, ("train", "test"), ("chardata.mat",), "omniglot",
                     "chardata.mat, the 28x28 Omniglot of Burda et al. (github.com/yburda/iwae)"),
     ]
@@ -72,24 +94,72 @@ def info(name):
     return DATASETS[name]
 
 
-def load_images(name, split):
-    """All images of one split as ``uint8 [n, h, w, 1]`` (binary: 0/1, grey: 0..255)."""
+def _spec(name, split):
     spec = info(name)
     if split not in spec.splits:
         raise ValueError(f"Dataset {name!r} has splits {list(spec.splits)}, not {split!r}.")
+    return spec
+
+
+def _local_files(spec):
+    """``(data_dir, paths looked for, whether they all exist)``."""
     data_dir = os.environ.get(DATA_DIR_ENV)
     local = [os.path.join(data_dir, f) for f in spec.files] if data_dir else []
+    return data_dir, local, bool(local) and all(os.path.exists(f) for f in local)
+
+
+def load_images(name, split):
+    """All images of one split as ``uint8 [n, h, w, c]`` (binary: 0/1, otherwise 0..255).
+
+    Not for :attr:`DatasetInfo.streamed` datasets (``celeb_a``): use :func:`stream`.
+    """
+    spec = _spec(name, split)
+    if spec.streamed:
+        raise ValueError(
+            f"Dataset {name!r} is too large to hold as arrays; use tfgen.data.stream({name!r}, {split!r}, "
+            "batch_size) (uint8 batches) or tfgen.data.load (float32 batches).")
+    data_dir, _, local_ok = _local_files(spec)
     if name == "digits":
         images = _digits(split)
-    elif local and all(os.path.exists(f) for f in local):
+    elif local_ok:
         images = _LOCAL_READERS[name](data_dir, split)
     else:
-        images = _from_tfds(spec, split, local, data_dir)
+        ds = _from_tfds(spec, split, spec.shape[0], shuffle_files=False, seed=None)
+        images = np.concatenate(list(ds.batch(4096).as_numpy_iterator()))
     return images.reshape((-1,) + spec.shape).astype("uint8")
 
 
+def num_examples(name, split):
+    """The number of images in a split (``None`` if TFDS does not know it), without reading them."""
+    spec = _spec(name, split)
+    count = int(_source(spec, split, spec.shape[0], shuffle=False, seed=None, limit=None)[0].cardinality())
+    return count if count >= 0 else None
+
+
+def stream(name, split, batch_size=32, shuffle=None, seed=None, size=None, limit=None):
+    """Batches of raw pixels, ``uint8 [batch, size, size, c]``, prefetched.
+
+    A dataset with local files in ``$TFGEN_DATA_DIR`` is read from them into memory; any
+    other is read from TFDS example by example (decode, crop, resize, cast), so memory stays
+    bounded whatever the dataset's size.
+
+    Args:
+        name: a key of :data:`DATASETS`.
+        split: one of the dataset's ``splits``.
+        shuffle: reshuffle every epoch (arrays fully, TFDS streams by file and within a buffer
+            of :data:`SHUFFLE_BUFFER` images); defaults to ``split == "train"``.
+        seed: seed of the shuffle order and of the ``limit`` subset.
+        size: side of the square images yielded (antialiased bilinear resize); defaults to
+            the dataset's own (``celeb_a``: 64; 32 is the CPU setting). Not for binary datasets.
+        limit: at most this many images: a seeded random subset of a dataset held in memory,
+            the first ``limit`` images of a TFDS split (fixed across epochs).
+    """
+    spec = _spec(name, split)
+    return _batches(spec, split, batch_size, shuffle, seed, size, limit).prefetch(tf.data.AUTOTUNE)
+
+
 def load(name, split, batch_size=100, shuffle=None, seed=None, binarize=True, flatten=True):
-    """A batched, prefetched ``tf.data.Dataset`` of float32 images.
+    """A batched, prefetched ``tf.data.Dataset`` of float32 images (the batches of :func:`stream`).
 
     Args:
         name: a key of :data:`DATASETS`.
@@ -98,15 +168,10 @@ def load(name, split, batch_size=100, shuffle=None, seed=None, binarize=True, fl
         seed: seed of the shuffle order and of the dynamic binarisation.
         binarize: grey datasets get a fresh binarisation each epoch; ``False`` gives
             ``pixel / 255`` in ``[0, 1]``. Ignored for binary datasets.
-        flatten: ``[batch, h*w]`` vectors (the IWAE family) instead of ``[batch, h, w, 1]``.
+        flatten: ``[batch, h*w*c]`` vectors (the IWAE family) instead of ``[batch, h, w, c]``.
     """
-    images = load_images(name, split)
-    spec = info(name)
-    shuffle = split == "train" if shuffle is None else shuffle
-    ds = tf.data.Dataset.from_tensor_slices(images)
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    spec = _spec(name, split)
+    ds = _batches(spec, split, batch_size, shuffle, seed, None, None)
     shape = (-1, int(np.prod(spec.shape))) if flatten else (-1,) + spec.shape
     if spec.binary:
         ds = ds.map(lambda x: tf.reshape(tf.cast(x, "float32"), shape))
@@ -118,6 +183,87 @@ def load(name, split, batch_size=100, shuffle=None, seed=None, binarize=True, fl
     else:
         ds = ds.map(lambda x: tf.reshape(tf.cast(x, "float32") / 255.0, shape))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _batches(spec, split, batch_size, shuffle, seed, size, limit):
+    """The one pipeline: source of single uint8 images -> shuffle -> batch."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}.")
+    if size is not None and (size < 1 or (spec.binary and size != spec.shape[0])):
+        raise ValueError(f"Dataset {spec.name!r} cannot be resized to {size}x{size}"
+                         + (" (its pixels are binary)." if spec.binary else "."))
+    shuffle = split == "train" if shuffle is None else shuffle
+    ds, buffer = _source(spec, split, size or spec.shape[0], shuffle, seed, limit)
+    if shuffle:
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size)
+
+
+def _source(spec, split, size, shuffle, seed, limit):
+    """``(dataset of uint8 [size, size, c] images, shuffle buffer)``: local arrays if there are
+    any, else a TFDS stream."""
+    if spec.name == "digits" or _local_files(spec)[2]:
+        images = load_images(spec.name, split)
+        if limit is not None and limit < len(images):
+            images = images[np.sort(np.random.default_rng(seed).choice(len(images), limit, replace=False))]
+        ds = tf.data.Dataset.from_tensor_slices(images)
+        if size != spec.shape[0]:
+            ds = ds.map(lambda x: _resize(x, size), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds, len(images)
+    ds = _from_tfds(spec, split, size, shuffle_files=shuffle and limit is None, seed=seed)
+    if limit is not None:
+        ds = ds.take(limit)
+    count = int(ds.cardinality())
+    return ds, min(count, SHUFFLE_BUFFER) if count > 0 else SHUFFLE_BUFFER
+
+
+def _resize(image, size):
+    """Antialiased bilinear resize of one uint8 image to ``[size, size, c]``, rounded back to uint8."""
+    resized = tf.image.resize(tf.cast(image, "float32"), (size, size), method="bilinear", antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), "uint8")
+
+
+def _from_tfds(spec, split, size, shuffle_files, seed):
+    """TFDS examples -> uint8 ``[size, size, c]`` images in this package's convention, one by one."""
+    try:
+        import tensorflow_datasets as tfds
+
+        read_config = tfds.ReadConfig(shuffle_seed=seed) if shuffle_files and seed is not None else None
+        ds = tfds.load(spec.tfds_name, split=split, shuffle_files=shuffle_files, read_config=read_config)
+    except Exception as error:  # any TFDS failure becomes one actionable message
+        raise _not_found(spec, split, error) from error
+
+    def convert(example):
+        image = example["image"]
+        if spec.crop is not None:
+            image = tf.image.crop_to_bounding_box(image, *spec.crop)
+        if spec.name == "omniglot":  # TFDS draws black 105x105 RGB strokes on white; strokes are 1 here
+            grey = tf.cast(tf.image.rgb_to_grayscale(image), "float32")
+            image = tf.cast(tf.round(255.0 - tf.image.resize(grey, (28, 28), method="area")), "uint8")
+        if image.shape[0] != size or image.shape[1] != size:
+            image = _resize(image, size)
+        return image
+
+    return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _not_found(spec, split, error):
+    _, local, _ = _local_files(spec)
+    if spec.files:
+        looked = ", ".join(local) if local else f"nothing (${DATA_DIR_ENV} is unset)"
+        remedy = (f"either let TFDS download it (needs internet) or put {', '.join(spec.files)} "
+                  f"({spec.source}) in a folder and set {DATA_DIR_ENV} to it.")
+    else:
+        looked = "nothing (it has no local-file format)"
+        remedy = (f"run `tfds build {spec.tfds_name}` (or tfds.load({spec.tfds_name!r})) once with internet "
+                  f"access ({spec.source}), or set TFDS_DATA_DIR to a folder that holds the prepared "
+                  f"'{spec.tfds_name}' dataset.")
+    return DatasetNotFoundError(
+        f"Dataset {spec.name!r} ({split!r}) is not available. Looked in ${DATA_DIR_ENV} for: "
+        f"{looked}; TFDS {spec.tfds_name!r} failed with: {type(error).__name__}: {error}. To get it, {remedy}"
+    )
 
 
 def _bernoulli(p, seed):
@@ -163,24 +309,3 @@ _LOCAL_READERS = {
     "fashion_mnist": functools.partial(_read_idx, folder="fashion_mnist"),
     "omniglot": _read_chardata,
 }
-
-
-def _from_tfds(spec, split, local, data_dir):
-    try:
-        import tensorflow_datasets as tfds
-
-        ds = tfds.load(spec.tfds_name, split=split).map(lambda example: example["image"])
-        images = np.concatenate(list(tfds.as_numpy(ds.batch(4096))))
-    except Exception as error:  # any TFDS failure becomes one actionable message
-        looked = ", ".join(local) if local else f"nothing (${DATA_DIR_ENV} is unset)"
-        raise DatasetNotFoundError(
-            f"Dataset {spec.name!r} ({split!r}) is not available. Looked in ${DATA_DIR_ENV} for: "
-            f"{looked}; TFDS {spec.tfds_name!r} failed with: {type(error).__name__}: {error}. "
-            f"To get it, either let TFDS download it (needs internet) or put {', '.join(spec.files)} "
-            f"({spec.source}) in a folder and set {DATA_DIR_ENV} to it."
-        ) from error
-    if spec.name == "omniglot":
-        grey = tf.image.rgb_to_grayscale(images)
-        small = tf.image.resize(tf.cast(grey, "float32"), (28, 28), method="area").numpy()
-        images = np.round(255.0 - small)  # TFDS draws black strokes on white; strokes are 1 here
-    return np.asarray(images)

@@ -74,8 +74,10 @@ def make_all(primary_paths, two_stage_paths, out, examples=8, seed=0):
     os.makedirs(out, exist_ok=True)
     primaries = sorted((_load(p) for p in primary_paths), key=lambda p: p["gamma"])
     secondaries = [_load(p) for p in two_stage_paths]
-    dataset = primaries[0]["settings"]["dataset"]
-    images = data.load_images(dataset, "test")[:examples]
+    settings = primaries[0]["settings"]
+    dataset = settings["dataset"]
+    images = next(iter(data.stream(dataset, "test", examples, shuffle=False,
+                                   size=settings.get("image_size")))).numpy()
 
     rate_elbo_figure(primaries, os.path.join(out, "distortion_rate_elbo.png"))
     rows, labels = [_row(images / 255.0)], ["data"]
