@@ -2,14 +2,21 @@
 
 A model family joins the benchmarks by registering its cases, e.g. in this file::
 
-    register(TrainCase("vrnn_jsb", family="vrnn", batch=20, input_shape=(T, 88), build=...,
-                       data=..., step_flops=lambda model: ...))
+    register(TrainCase("vrnn_jsb_elbo_k1", family="vrnn", batch=16, input_shape=(64, 88),
+                       build=..., data=..., step_flops=lambda model: ..., loop_trips=64))
 
 ``build()`` returns an uncompiled model; ``data(batch)`` a ``tf.data.Dataset`` of training
-batches (it is repeated); ``step_flops(model)`` the analytic FLOP of one training step
-(see :mod:`benchmarks.flops` for the convention), checked against the matmuls in the graph
-of ``model.log_weights`` on inputs ``[batch, *input_shape]``. Cases marked ``quick`` run in
-``--quick``.
+batches of one fixed shape (it is repeated); ``step_flops(model)`` the analytic FLOP of one
+training step (see :mod:`benchmarks.flops` for the convention), checked against the matmuls
+and convolutions in the graph of ``model.log_weights`` on inputs ``[batch, *input_shape]``
+(a while loop in that graph counts ``loop_trips`` times). ``optimizer()`` returns the
+optimizer, or ``(optimizer, dual_optimizer)`` for a :class:`tfgen.lagrangian.ConstrainedModel`.
+Cases marked ``quick`` run in ``--quick``.
+
+Registered: the IWAE (1 and 2 layers, k = 1, 5, 50, batch 100, binarized MNIST), the VRNN
+(JSB Chorales, ELBO k = 1, IWAE and FIVO k = 4, batch 16, the sizes of docs/vrnn.md) and the
+hierarchical model (``zoo.distortion.TopDownVAE``, the CPU layout on 28x28 Fashion-MNIST,
+batch 32, as docs/distortion.md trained it).
 """
 import dataclasses
 import functools
@@ -28,8 +35,9 @@ class TrainCase:
     build: Callable
     data: Callable
     step_flops: Callable
-    optimizer: Callable = None  # () -> keras optimizer; Adam(1e-3) when None
+    optimizer: Callable = None  # () -> optimizer or (optimizer, dual_optimizer); Adam(1e-3) when None
     quick: bool = False
+    loop_trips: int = None  # trip count of a while loop in the log_weights graph
 
 
 REGISTRY = {}
@@ -77,5 +85,82 @@ def _iwae_cases():
             )
 
 
-for _case in _iwae_cases():
-    register(_case)
+JSB_STEPS = 64  # steps per benchmark sequence (JSB training chorales: 25..129 steps, mean 60)
+
+
+def jsb_windows(batch, steps=JSB_STEPS):
+    """JSB Chorales training chorales cut to their first ``steps`` steps, ``{"frames", "mask"}``.
+
+    Shorter chorales are zero padded and masked, as :mod:`tfgen.sequences` pads them; every
+    batch has the same shape ``[batch, steps, 88]`` (incomplete batches dropped), so one
+    trace and one FLOP count serve the whole run. Users' training batches
+    (``zoo.vrnn_cli.load_split``) are bucketed by length and vary in ``T``; a step's cost
+    is linear in ``T``. Without ``$TFGEN_DATA_DIR``: random piano rolls of the same shape
+    with JSB's density (about 4 of 88 keys per step).
+    """
+    import tensorflow as tf
+
+    from tfgen import data, sequences
+
+    if os.environ.get(data.DATA_DIR_ENV):
+        frames, lengths = sequences.pad([roll[:steps] for roll in sequences.load_jsb_rolls("train")])
+        frames = np.pad(frames, [(0, 0), (0, steps - frames.shape[1]), (0, 0)])
+    else:
+        frames = (np.random.default_rng(0).random((229, steps, sequences.PIANO_KEYS)) < 0.045)
+        frames, lengths = frames.astype("float32"), np.full(len(frames), steps)
+    rolls = {"frames": frames, "mask": sequences.mask_from_lengths(lengths, steps)}
+    return (tf.data.Dataset.from_tensor_slices(rolls).shuffle(len(frames), seed=0)
+            .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+
+
+def _vrnn_cases():
+    from benchmarks import flops
+    from zoo import vrnn
+
+    for objective, k in (("elbo", 1), ("iwae", 4), ("fivo", 4)):
+        yield TrainCase(
+            name=f"vrnn_jsb_{objective}_k{k}",
+            family="vrnn",
+            batch=16,
+            input_shape=(JSB_STEPS, 88),  # 88 piano keys
+            build=functools.partial(vrnn.VRNN, objective=objective, k=k, seed=0),
+            data=jsb_windows,
+            step_flops=lambda model: flops.vrnn_step(model.config, 16, JSB_STEPS, model.k),
+            optimizer=functools.partial(vrnn.paper_optimizer, 1e-3),
+            loop_trips=JSB_STEPS,
+        )
+
+
+def fashion_mnist(batch):
+    """Fashion-MNIST training batches, ``uint8 [batch, 28, 28, 1]``, through :func:`tfgen.data.stream`
+    (as ``tfgen distortion-train`` reads them); random pixels of the same shape without
+    ``$TFGEN_DATA_DIR``."""
+    import tensorflow as tf
+
+    from tfgen import data
+
+    if os.environ.get(data.DATA_DIR_ENV):
+        return data.stream("fashion_mnist", "train", batch_size=batch, seed=0)
+    x = np.random.default_rng(0).integers(0, 256, (10 * batch, 28, 28, 1), dtype="uint8")
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch)
+
+
+def _distortion_cases():
+    from benchmarks import flops
+    from zoo import distortion
+
+    yield TrainCase(
+        name="distortion_fmnist_cpu",
+        family="distortion",
+        batch=32,
+        input_shape=(28, 28, 1),
+        build=lambda: distortion.TopDownVAE(**vars(distortion.cpu_config((28, 28, 1), gamma=10.0, seed=0))),
+        data=fashion_mnist,
+        step_flops=lambda model: flops.topdown_step(model.config, 32, model.k),
+        optimizer=distortion.paper_optimizers,
+    )
+
+
+for _cases in (_iwae_cases, _vrnn_cases, _distortion_cases):
+    for _case in _cases():
+        register(_case)

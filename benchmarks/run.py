@@ -36,6 +36,9 @@ def run(mode, subset, threads, cases=None, torch=True, evaluate=True):
     machine.set_tf_threads(threads)
     from benchmarks import registry, train
 
+    unknown = sorted(set(cases or ()) - set(registry.REGISTRY))
+    if unknown:
+        raise ValueError(f"Unknown benchmark cases {unknown}; registered: {sorted(registry.REGISTRY)}.")
     results = {"mode": mode, "machine": machine.snapshot(), "train": [], "torch": [], "evaluation": []}
     selected = [registry.REGISTRY[name] for name in cases] if cases else [
         case for case in registry.REGISTRY.values() if mode == "full" or case.quick]
@@ -69,11 +72,11 @@ def markdown(results):
     m, after = results["machine"], results["machine_after"]
     lines = [f"Run {m['utc']} ({results['mode']}), {m['cpus']} CPUs, {m['threads']} threads, "
              f"TensorFlow {m['tensorflow']}, load average {m['loadavg']} -> {after['loadavg']}.", "",
-             _row("training step (batch 100)", "jit_compile", "steps/call", "ms/step median (best)",
+             _row("training step (batch)", "jit_compile", "steps/call", "ms/step median (best)",
                   "GFLOP/step (graph check)", "matmul peak GFLOP/s", "fraction of peak", "floor ms",
                   "CPU ms/step", "fraction of peak (CPU time)"), _row(*["---"] * 10)]
     for r in results["train"]:
-        lines.append(_row(r["case"], r["jit_compile"], r["steps_per_execution"],
+        lines.append(_row(f"{r['case']} ({r['batch']})", r["jit_compile"], r["steps_per_execution"],
                           f"{r['ms_per_step_median']:.1f} ({r['ms_per_step_best']:.1f})",
                           f"{r['gflop_per_step']:.2f} ({3 * r['gflop_forward_graph_matmuls']:.2f})",
                           f"{r['peak_gflops']:.0f}",

@@ -34,7 +34,9 @@ def measure_fit(case, steps=20, epochs=5, jit_compile="auto", steps_per_executio
     peak_before = machine.matmul_peak()
     model = case.build()
     optimizer = case.optimizer() if case.optimizer else keras.optimizers.Adam(1e-3)
-    model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    optimizers = ({"optimizer": optimizer[0], "dual_optimizer": optimizer[1]} if isinstance(optimizer, tuple)
+                  else {"optimizer": optimizer})
+    model.compile(**optimizers, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     data = case.data(case.batch).repeat()
     timer = EpochTimer()
     start = time.perf_counter()
@@ -45,7 +47,8 @@ def measure_fit(case, steps=20, epochs=5, jit_compile="auto", steps_per_executio
     peak = (peak_before["gflops_median"] + peak_after["gflops_median"]) / 2
     flop = case.step_flops(model)
     log_w = tf.function(lambda x: model.log_weights(x, model.k).log_w)
-    graph_matmul, graph_all = flops.graph_flops(log_w, tf.TensorSpec((case.batch, *case.input_shape)))
+    graph_matmul, graph_all = flops.graph_flops(log_w, tf.TensorSpec((case.batch, *case.input_shape)),
+                                                loop_trips=case.loop_trips)
     median = statistics.median(per_step)
     cpu = statistics.median(s / steps for s in timer.cpu_seconds[1:])
     peak_cpu = (peak_before["gflops_per_cpu_s"] + peak_after["gflops_per_cpu_s"]) / 2
@@ -61,7 +64,7 @@ def measure_fit(case, steps=20, epochs=5, jit_compile="auto", steps_per_executio
         "ms_per_step_best": 1e3 * min(per_step),
         "ms_per_step_all": [round(1e3 * s, 2) for s in per_step],
         "gflop_per_step": flop / 1e9,
-        "gflop_forward_graph_matmuls": graph_matmul / 1e9,  # check: = gflop_per_step / 3
+        "gflop_forward_graph_matmuls": graph_matmul / 1e9,  # matmuls and convolutions; = gflop_per_step / 3
         "gflop_forward_graph_all_ops": graph_all / 1e9,
         "gflops_achieved": flop / median / 1e9,
         "peak_gflops": peak,
