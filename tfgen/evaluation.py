@@ -53,7 +53,8 @@ class LogLikelihood:
 
     def _batch_estimate(self, x):
         model, k, seed = self.model, self.k, self.seed
-        chunk = max(1, min(k, self.max_rows // max(1, int(x.shape[0] or 1))))
+        batch = tf.nest.flatten(x)[0].shape[0]  # x may be a structure, e.g. frames and a mask
+        chunk = max(1, min(k, self.max_rows // max(1, int(batch or 1))))
         n_full, rest = divmod(k, chunk)
 
         if hasattr(model, "encode"):  # the encoder pass is shared by every chunk of samples

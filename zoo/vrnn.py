@@ -31,14 +31,13 @@ Inputs: a dict ``{"frames": [batch, T, D], "mask": [batch, T]}`` as
 :mod:`tfgen.sequences` yields, or a plain ``[batch, T, D]`` tensor of full-length sequences.
 """
 import dataclasses
-import math
 from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import layers, objectives, sequences, smc
+from tfgen import evaluation, layers, objectives, sequences, smc
 from tfgen.model import DataclassConfig, LatentVariableModel, LogWeights
 
 OBJECTIVES = ("elbo", "vae", "iwae", "fivo")
@@ -335,7 +334,8 @@ def evaluate(model, data, iwae_k=1000, fivo_k=None, max_rows=4096, seed=0):
     """Held-out bounds per time step (nats), as the FIVO paper reports JSB (total / steps).
 
     ``iwae_k`` importance samples estimate ``log p(x)`` (IWAE bound), streamed in chunks of at
-    most ``max_rows`` (particle, sequence) pairs and folded by log-sum-exp (``0`` skips it);
+    most ``max_rows`` (particle, sequence) pairs and folded by log-sum-exp
+    (:class:`tfgen.evaluation.LogLikelihood`; ``0`` skips it);
     ``fivo_k`` particles (default: the model's k) give the FIVO bound, one pass per batch.
     Returns per-step values and totals keyed by bound and k (``iwae_k1000_per_step``,
     ``fivo_k4_total``, ``elbo_per_step`` for one sample, ...) and ``total_steps``.
@@ -345,10 +345,7 @@ def evaluate(model, data, iwae_k=1000, fivo_k=None, max_rows=4096, seed=0):
         objectives.check_k(iwae_k)
     seed = keras.random.SeedGenerator(seed)
     model._check_data(data)
-
-    @tf.function(reduce_retracing=True)
-    def iwae_chunk(x, size):
-        return tf.reduce_logsumexp(model.log_weights(x, size, seed=seed).log_w, axis=0)
+    iwae = evaluation.LogLikelihood(model, iwae_k, max_rows, seed) if iwae_k else None
 
     @tf.function(reduce_retracing=True)
     def fivo_and_elbo(x):
@@ -360,16 +357,9 @@ def evaluate(model, data, iwae_k=1000, fivo_k=None, max_rows=4096, seed=0):
     steps = 0.0
     for batch in data:
         batch = batch[0] if isinstance(batch, tuple) else batch
-        frames, mask = split_inputs(batch)
-        if iwae_k:
-            chunk = max(1, min(iwae_k, max_rows // int(frames.shape[0])))
-            lse, done = [], 0
-            while done < iwae_k:
-                size = min(chunk, iwae_k - done)
-                lse.append(iwae_chunk(batch, tf.constant(size)).numpy().astype("float64"))
-                done += size
-            totals[f"iwae_k{iwae_k}"] += float(np.sum(np.logaddexp.reduce(np.stack(lse), axis=0)
-                                                       - math.log(iwae_k)))
+        _, mask = split_inputs(batch)
+        if iwae:  # per batch, so the IWAE, FIVO and ELBO draws interleave as batches arrive
+            totals[f"iwae_k{iwae_k}"] += float(np.sum(iwae.batch_estimate(batch).numpy().astype("float64")))
         fivo, elbo = (v.numpy().astype("float64") for v in fivo_and_elbo(batch))
         totals[f"fivo_k{fivo_k}"] += float(fivo.sum())
         totals["elbo"] += float(elbo.sum())

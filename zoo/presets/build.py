@@ -99,7 +99,3 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
         **optimizers,
     })
 
-
-def train_command(settings):
-    """``tfgen train`` with the flags of a run's recorded settings (the image family's command)."""
-    return families.IMAGE.command(settings)
