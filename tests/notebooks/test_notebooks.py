@@ -25,12 +25,15 @@ def kernel_env(tmp_path_factory):
     (spec_dir / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "tfgen test", "language": "python"}))
-    return {
+    env = {
         "JUPYTER_PATH": str(jupyter_path),
         "TFGEN_FAST": "1",
         "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
         "MPLBACKEND": "Agg",
     }
+    if os.environ.get("TFGEN_DATA_DIR"):  # kernels run in notebooks/: a relative path would miss
+        env["TFGEN_DATA_DIR"] = os.path.abspath(os.environ["TFGEN_DATA_DIR"])
+    return env
 
 
 def test_notebooks_exist():
