@@ -33,6 +33,7 @@ does not state its crop) or, with ``size=32``, to 32x32 for CPU runs.
 import dataclasses
 import functools
 import gzip
+import math
 import os
 
 import numpy as np
@@ -309,3 +310,35 @@ _LOCAL_READERS = {
     "fashion_mnist": functools.partial(_read_idx, folder="fashion_mnist"),
     "omniglot": _read_chardata,
 }
+
+
+def epoch_batches(x, batch_size, seed, first_epoch, epochs, dynamic_binarization=False):
+    """Shuffled batches of ``x`` for epochs ``first_epoch .. epochs - 1``, epoch after epoch.
+
+    Epoch ``e``'s order is ``argsort(U)`` with ``U`` stateless-uniform seeded by
+    ``(seed, e)``; with ``dynamic_binarization`` (``x`` in ``[0, 1]``) each batch is a fresh
+    Bernoulli(x) draw seeded by ``(seed, e, step)`` (Burda et al.'s random binarisation).
+    Pass ``steps_per_epoch = ceil(len(x) / batch_size)`` to ``fit``.
+    """
+    x = np.asarray(x)
+    n = len(x)
+    if n < 1 or batch_size < 1:
+        raise ValueError(f"Need data and batch_size >= 1, got {n} rows and batch_size={batch_size}.")
+    steps = math.ceil(n / batch_size)
+    table = tf.constant(x)
+
+    def one_epoch(epoch):
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        steps_ds = tf.data.Dataset.range(steps)
+        return tf.data.Dataset.zip(batches, steps_ds).map(lambda idx, step: (idx, epoch * steps + step))
+
+    def gather(idx, step):
+        batch = tf.cast(tf.gather(table, idx), "float32")
+        if dynamic_binarization:
+            u = tf.random.stateless_uniform(tf.shape(batch), seed=tf.stack([seed + 1, step]))
+            batch = tf.cast(u < batch, "float32")
+        return batch
+
+    ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch).map(gather)
+    return ds.prefetch(tf.data.AUTOTUNE), steps

@@ -85,7 +85,7 @@ class LogLikelihood:
         """Per-example estimates (float64 ``[n]``) on ``data`` (a dataset of batches or an array)."""
         if not isinstance(data, tf.data.Dataset):
             data = tf.data.Dataset.from_tensor_slices(np.asarray(data)).batch(100)
-        self.model._check_data(data)
+        self.model.check_data(data)
         if self.initial_state is not None:
             self.seed.state.assign(self.initial_state)
         batches = data.cardinality().numpy()

@@ -9,8 +9,8 @@ fixed) with an ascent step on ``lambda`` (its own optimizer, ``theta`` held fixe
 
 (with ``eta * gradient`` replaced by the dual optimizer's update), so a multiplier grows
 while its constraint is violated and shrinks toward ``min_i`` once it holds. Zhao, Song &
-Ermon (2018) use RMSProp and ``[0.001, 100]``; distortion targeting (seed 004, app. B) uses
-Adam with beta_1 = 0 and ``[1e-4, 0.9999]``. A constraint with ``learned=False`` keeps its
+Ermon (2018) use RMSProp and ``[0.001, 100]``; distortion targeting ("Mind Your Bits and
+Errors", anonymous ICLR 2021 submission, app. B) uses Adam with beta_1 = 0 and ``[1e-4, 0.9999]``. A constraint with ``learned=False`` keeps its
 multiplier fixed (InfoVAE's weights).
 """
 import dataclasses
@@ -19,7 +19,7 @@ import math
 import keras
 import tensorflow as tf
 
-from tfgen.model import LatentVariableModel, scale_for_replicas
+from tfgen.model import LatentVariableModel
 
 
 @dataclasses.dataclass
@@ -87,19 +87,33 @@ class ConstrainedModel(LatentVariableModel):
     """A :class:`~tfgen.model.LatentVariableModel` with constraints learned by dual ascent.
 
     A subclass calls :meth:`set_constraints` in its ``__init__``, implements
-    :meth:`constraint_terms` and uses ``self.multipliers()`` in its ``compute_loss``, which
-    returns the plain (unscaled) loss: :meth:`train_step` scales it for replicas itself. Compile
-    with ``dual_optimizer=`` for the multipliers' own optimizer. Adds the metrics
-    ``lambda_{name}`` (the multiplier after the step) and ``violation_{name}``.
+    :meth:`constraint_terms` and overrides :meth:`objective` with the per-example negative
+    Lagrangian, reading ``self.multipliers()``. Compile with ``dual_optimizer=`` for the
+    multipliers' own optimizer; both optimizers (and their slots) are saved in ``.keras``
+    files and restored by ``keras.saving.load_model``. Adds the metrics ``lambda_{name}``
+    (the multiplier after the step) and ``violation_{name}``.
     """
 
-    def constraint_terms(self, x, log_weights):
-        """``{name: [batch] per-example constraint terms c_i}`` for the constraints."""
+    def constraint_terms(self, outputs):
+        """``{name: [batch] per-example constraint terms c_i}`` of the outputs of ``call``."""
         raise NotImplementedError
 
     def compile(self, optimizer="adam", dual_optimizer="rmsprop", **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
         self.dual_optimizer = keras.optimizers.get(dual_optimizer)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if self.compiled:
+            config["dual_optimizer"] = keras.optimizers.serialize(self.dual_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:  # create both optimizers' variables, so a saved state can be loaded into them
+            self.optimizer.build(self.trainable_variables)
+            self.dual_optimizer.build(self.learned_multipliers())
 
     def set_constraints(self, constraints):
         """Declare ``{name: Constraint or its fields}``; creates the multipliers and metrics."""
@@ -108,29 +122,37 @@ class ConstrainedModel(LatentVariableModel):
             for kind in ("lambda", "violation"):
                 self.trackers[f"{kind}_{name}"] = keras.metrics.Mean(name=f"{kind}_{name}")
 
+    def learned_multipliers(self):
+        """The multiplier variables the dual optimizer moves."""
+        m = self.multipliers
+        return [m.multipliers[name] for name, c in m.constraints.items() if c.learned]
+
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
-            scaled = scale_for_replicas(loss)  # the log below keeps the unscaled loss
-        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            outputs = self(x, training=True)
+            loss = self.compute_loss(x, y, outputs, sample_weight, training=True)  # scaled for replicas
+        self._loss_tracker.update_state(loss * _replicas(), sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         variables = self.trainable_variables
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        terms = {n: tf.reduce_mean(t) for n, t in self.constraint_terms(x, y_pred).items()}
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        terms = {n: tf.reduce_mean(t) for n, t in self.constraint_terms(outputs).items()}
         self._update_dual_trackers(self.multipliers.ascend(terms, self.dual_optimizer))
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        return self.compute_metrics(x, y, outputs, sample_weight)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred = self(x, training=False)
-        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
-        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-        terms = {n: tf.reduce_mean(t) for n, t in self.constraint_terms(x, y_pred).items()}
+        outputs = self(x, training=False)
+        loss = self.compute_loss(x, y, outputs, sample_weight, training=False)
+        self._loss_tracker.update_state(loss * _replicas(), sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        terms = {n: tf.reduce_mean(t) for n, t in self.constraint_terms(outputs).items()}
         self._update_dual_trackers(self.multipliers.violations(terms))
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        return self.compute_metrics(x, y, outputs, sample_weight)
 
     def _update_dual_trackers(self, violations):
         for name, value in self.multipliers().items():
             self.trackers[f"lambda_{name}"].update_state(value)
             self.trackers[f"violation_{name}"].update_state(violations[name])
+
+
+def _replicas():
+    return tf.distribute.get_strategy().num_replicas_in_sync

@@ -1,14 +1,24 @@
-"""Keras 3 layers that output distribution parameters as tensors.
+"""Keras 3 blocks of latent-variable models: networks, latent heads and likelihood heads.
 
-Each head maps features ``h`` of shape ``[..., features]`` to the parameters of a
-distribution over ``[..., units]`` and builds the matching ``tfp.distributions`` object
-from those tensors (TFP as math only: no ``tfp.layers``). Event shape is ``[units]``;
-sample dimensions come first, ``[k, batch, units]``, as in TFP.
+* Networks map inputs to features: :class:`MLP` (dense stack), :class:`ConvEncoder` (images
+  to a feature vector) and :class:`ConvDecoder` (a vector to feature maps).
+* Heads map features ``h`` to the parameters of a distribution over ``[..., units]`` and
+  build the matching ``tfp.distributions`` object from those tensors (TFP as math only: no
+  ``tfp.layers``): the latent :class:`DiagonalGaussian`, the likelihoods
+  :class:`BernoulliLogits` and :class:`Gaussian`. Event shape is ``[units]``; sample
+  dimensions come first, ``[k, batch, units]``, as in TFP. A likelihood head built on
+  feature *maps* ``[n, height, width, c]`` projects each pixel's features (a 1x1
+  convolution) and flattens the result to ``units = height * width * channels``.
+
+:func:`network` and :func:`likelihood` build them by name (``"mlp"``, ``"conv"``;
+``"bernoulli"``, ``"gaussian"``, ``"gaussian_fixed"``), which is how zoo configs compose them.
 """
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+
+from tfgen import backend, config  # noqa: F401  (backend: checks the Keras backend)
 
 tfd = tfp.distributions
 
@@ -17,17 +27,18 @@ def _serializable(cls):
     return keras.saving.register_keras_serializable(package="tfgen")(cls)
 
 
-def on_rows(fn, h):
-    """``fn`` applied to ``h [..., d]`` reshaped to rows ``[n, d]``; outputs reshaped back.
+def on_rows(fn, h, event_rank=1):
+    """``fn`` applied to ``h [..., *event]`` reshaped to rows ``[n, *event]``; outputs reshaped back.
 
     Dense layers on ``[k, batch, d]`` inputs become one 2-D matmul each, which TensorFlow fuses
-    with the bias and activation (a batched matmul is not fused). ``fn`` returns a tensor or a
-    tuple of tensors ``[n, ...]``; a rank-2 ``h`` is passed through unchanged.
+    with the bias and activation (a batched matmul is not fused); convolutions
+    (``event_rank=3``) need exactly one batch axis. ``fn`` returns a tensor or a tuple of
+    tensors ``[n, ...]``; an ``h`` with one leading axis is passed through unchanged.
     """
-    if len(h.shape) <= 2:
+    if len(h.shape) <= event_rank + 1:
         return fn(h)
-    leading = tf.shape(h)[:-1]
-    out = fn(tf.reshape(h, [-1, h.shape[-1]]))
+    leading = tf.shape(h)[:-event_rank]
+    out = fn(tf.reshape(h, [-1, *h.shape[-event_rank:]]))
 
     def unflatten(t):
         return tf.reshape(t, tf.concat([leading, tf.shape(t)[1:]], 0))
@@ -69,19 +80,132 @@ class MLP(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "activation": self.activation}
 
 
+@_serializable
+class ConvEncoder(keras.layers.Layer):
+    """Images to a feature vector: strided convolutions, then a dense layer.
+
+    ``x`` (flat ``[n, h*w*c]``) -> ``len(filters)`` 3x3 convolutions of
+    stride 2 with ``activation`` -> flatten -> ``Dense(units)`` with ``activation``:
+    ``[n, units]``. Leading sample axes (``[k, n, ...]``) are folded into the batch.
+    """
+
+    def __init__(self, image_shape, filters=(32, 64), units=256, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.filters, self.units, self.activation = tuple(int(f) for f in filters), int(units), activation
+        self.convs = [keras.layers.Conv2D(f, 3, strides=2, padding="same", activation=activation,
+                                          name=f"conv_{i}") for i, f in enumerate(self.filters)]
+        self.dense = keras.layers.Dense(self.units, activation=activation, name="dense")
+
+    def build(self, input_shape=None):
+        shape = (None,) + self.image_shape
+        for conv in self.convs:
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+        self.dense.build((None, int(np.prod(shape[1:]))))
+
+    def call(self, x):
+        def encode(images):
+            h = images
+            for conv in self.convs:
+                h = conv(h)
+            return self.dense(tf.reshape(h, [tf.shape(h)[0], -1]))
+
+        return on_rows(lambda rows: encode(tf.reshape(rows, (-1,) + self.image_shape)), x)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
+                "units": self.units, "activation": self.activation}
+
+
+@_serializable
+class ConvDecoder(keras.layers.Layer):
+    """A vector to feature maps: the mirror of :class:`ConvEncoder`.
+
+    ``z [n, d]`` -> ``Dense(units)`` -> ``Dense`` to ``[h / 2^L, w / 2^L, filters[0]]`` ->
+    ``L = len(filters)`` 3x3 transposed convolutions of stride 2 -> ``[n, h, w, filters[-1]]``
+    (all with ``activation``), the features a likelihood head turns into pixel parameters.
+    ``h`` and ``w`` must be divisible by ``2^L``.
+    """
+
+    def __init__(self, image_shape, filters=(64, 32), units=256, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.filters, self.units, self.activation = tuple(int(f) for f in filters), int(units), activation
+        scale = 2 ** len(self.filters)
+        height, width = self.image_shape[:2]
+        if height % scale or width % scale:
+            raise ValueError(f"A ConvDecoder with {len(self.filters)} upsampling steps needs image sides "
+                             f"divisible by {scale}, got {self.image_shape}.")
+        self.grid = (height // scale, width // scale, self.filters[0])
+        self.dense = keras.layers.Dense(self.units, activation=activation, name="dense")
+        self.project = keras.layers.Dense(int(np.prod(self.grid)), activation=activation, name="project")
+        self.deconvs = [keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation=activation,
+                                                     name=f"deconv_{i}") for i, f in enumerate(self.filters)]
+
+    def build(self, input_shape):
+        self.dense.build(tuple(input_shape))
+        self.project.build((None, self.units))
+        shape = (None,) + self.grid
+        for deconv in self.deconvs:
+            deconv.build(shape)
+            shape = deconv.compute_output_shape(shape)
+
+    def call(self, z):
+        def decode(rows):
+            h = tf.reshape(self.project(self.dense(rows)), (-1,) + self.grid)
+            for deconv in self.deconvs:
+                h = deconv(h)
+            return h
+
+        return on_rows(decode, z)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)[:-1] + self.image_shape[:2] + (self.filters[-1],)
+
+    def get_config(self):
+        return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
+                "units": self.units, "activation": self.activation}
+
+
+def network(kind, role, image_shape, hidden, activation):
+    """The encoder (``role="encoder"``: data -> features) or decoder (``"decoder"``: latent ->
+    features) network ``kind``: ``"mlp"`` (dense layers of sizes ``hidden``) or ``"conv"``
+    (:class:`ConvEncoder` / :class:`ConvDecoder` with a dense layer of ``hidden[-1]`` units)."""
+    if kind == "mlp":
+        return MLP(hidden, activation, name=role)
+    if kind == "conv":
+        units = hidden[-1] if hidden else 256
+        cls = ConvEncoder if role == "encoder" else ConvDecoder
+        filters = (32, 64) if role == "encoder" else (64, 32)
+        return cls(image_shape, filters=filters, units=units, activation=activation, name=role)
+    raise ValueError(f"Unknown network {kind!r}; choose one of {list(config.NETWORKS)}.")
+
+
 class _Head(keras.layers.Layer):
     """Shared plumbing: an optional MLP trunk, then ``params(h)`` -> distribution parameters.
 
-    Subclasses fill ``self.heads`` with the Dense layers of their parameters and define
-    ``params`` and ``distribution(*params)``; everything else (log-density,
-    mean, sampling) is read off the TFP distribution so the math lives in one place.
+    Subclasses fill ``self.heads`` with the Dense layers of their parameters (``self.outputs``
+    units each) and define ``params`` and ``distribution(*params)``; everything else
+    (log-density, mean, sampling) is read off the TFP distribution so the math lives in one
+    place. With ``channels`` the head reads feature maps ``[..., height, width, f]``: each
+    Dense maps one pixel's features to ``channels`` values (a 1x1 convolution) and every
+    parameter is flattened to ``[..., units]``, ``units = height * width * channels``.
     """
 
-    def __init__(self, units, hidden=(), activation="tanh", **kwargs):
+    def __init__(self, units, hidden=(), activation="tanh", channels=None, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
         self.hidden = tuple(int(u) for u in hidden)
         self.activation = activation
+        self.channels = None if channels is None else int(channels)
+        if self.channels is not None and (self.hidden or self.units % self.channels):
+            raise ValueError(f"A per-pixel head needs no hidden layers and units ({self.units}) divisible "
+                             f"by channels ({self.channels}).")
+        self.outputs = self.units if self.channels is None else self.channels
         self.trunk = MLP(self.hidden, activation, name="trunk")
         self.heads = {}
 
@@ -92,7 +216,13 @@ class _Head(keras.layers.Layer):
             head.build(tuple(input_shape)[:-1] + (features,))
 
     def call(self, h):
-        return on_rows(lambda rows: self.params(self.trunk(rows)), h)
+        if self.channels is None:
+            return on_rows(lambda rows: self.params(self.trunk(rows)), h)
+
+        def per_pixel(maps):
+            return tuple(tf.reshape(p, [tf.shape(p)[0], self.units]) for p in self.params(maps))
+
+        return on_rows(per_pixel, h, event_rank=3)
 
     def _float32(self, t):
         """``t`` in the variable dtype: under mixed precision (``mixed_float16``) the Dense
@@ -109,6 +239,7 @@ class _Head(keras.layers.Layer):
             "units": self.units,
             "hidden": self.hidden,
             "activation": self.activation,
+            "channels": self.channels,
         }
 
 
@@ -122,8 +253,8 @@ class DiagonalGaussian(_Head):
 
     def __init__(self, units, hidden=(), activation="tanh", **kwargs):
         super().__init__(units, hidden, activation, **kwargs)
-        self.heads = {"loc": keras.layers.Dense(self.units, name="loc"),
-                      "log_scale": keras.layers.Dense(self.units, name="log_scale")}
+        self.heads = {"loc": keras.layers.Dense(self.outputs, name="loc"),
+                      "log_scale": keras.layers.Dense(self.outputs, name="log_scale")}
 
     def params(self, h):
         return self._float32(self.heads["loc"](h)), tf.exp(self._float32(self.heads["log_scale"](h)))
@@ -194,7 +325,7 @@ class BernoulliLogits(_Head):
 
     def __init__(self, units, hidden=(), activation="tanh", **kwargs):
         super().__init__(units, hidden, activation, **kwargs)
-        self.heads = {"logits": keras.layers.Dense(self.units, name="logits")}
+        self.heads = {"logits": keras.layers.Dense(self.outputs, name="logits")}
 
     def params(self, h):
         return (self._float32(self.heads["logits"](h)),)
@@ -209,8 +340,11 @@ class BernoulliLogits(_Head):
         return tf.sigmoid(logits)
 
     def set_bias_from_mean(self, mean, clip=1e-3):
-        """Set the output bias to ``logit(mean)``, the mean clipped to ``[clip, 1 - clip]``."""
-        p = np.clip(np.asarray(mean, dtype="float64"), clip, 1.0 - clip)
+        """Set the output bias to ``logit(mean)``, the mean clipped to ``[clip, 1 - clip]``.
+
+        ``mean`` is ``[units]``; a per-pixel head takes the mean over pixels per channel.
+        """
+        p = np.clip(_per_output(self, mean), clip, 1.0 - clip)
         self.heads["logits"].bias.assign(np.log(p / (1.0 - p)).astype("float32"))
 
     @staticmethod
@@ -228,26 +362,29 @@ class BernoulliLogits(_Head):
 
 @_serializable
 class Gaussian(_Head):
-    """Gaussian likelihood ``N(x; mu(h), sigma^2 I)``.
+    """Gaussian likelihood ``N(x; mu(h), diag(sigma^2))``.
 
-    ``variance="fixed"``: ``sigma`` is the constant ``scale`` (MSE up to constants);
-    ``variance="learned"``: ``sigma = exp(W_s h + b_s)`` per dimension.
+    ``variance="fixed"``: ``sigma`` is the constant ``scale`` (a squared error up to
+    constants); ``variance="learned"``: ``sigma = min_scale + exp(W_s h + b_s)`` per
+    dimension (Kingma & Welling 2014, app. C.2), ``min_scale`` keeping the density finite on
+    constant pixels.
     """
 
-    def __init__(self, units, hidden=(), activation="tanh", variance="fixed", scale=1.0, **kwargs):
+    def __init__(self, units, hidden=(), activation="tanh", variance="fixed", scale=1.0, min_scale=0.0,
+                 **kwargs):
         if variance not in ("fixed", "learned"):
             raise ValueError(f"variance must be 'fixed' or 'learned', got {variance!r}")
         super().__init__(units, hidden, activation, **kwargs)
         self.variance = variance
-        self.scale = float(scale)
-        self.heads = {"loc": keras.layers.Dense(self.units, name="loc")}
+        self.scale, self.min_scale = float(scale), float(min_scale)
+        self.heads = {"loc": keras.layers.Dense(self.outputs, name="loc")}
         if variance == "learned":
-            self.heads["log_scale"] = keras.layers.Dense(self.units, name="log_scale")
+            self.heads["log_scale"] = keras.layers.Dense(self.outputs, name="log_scale")
 
     def params(self, h):
         loc = self._float32(self.heads["loc"](h))
         if self.variance == "learned":
-            return loc, tf.exp(self._float32(self.heads["log_scale"](h)))
+            return loc, self.min_scale + tf.exp(self._float32(self.heads["log_scale"](h)))
         return loc, tf.fill(tf.shape(loc), tf.constant(self.scale, loc.dtype))
 
     def distribution(self, loc, scale):
@@ -259,9 +396,35 @@ class Gaussian(_Head):
     def mean(self, loc, scale):
         return loc
 
+    def set_bias_from_mean(self, mean):
+        """Start the mean's bias at ``mean`` (``[units]``; per channel for a per-pixel head)."""
+        self.heads["loc"].bias.assign(_per_output(self, mean).astype("float32"))
+
     @staticmethod
     def validate(x):
         """Gaussian data may take any finite value; finiteness is checked by the model."""
 
     def get_config(self):
-        return {**super().get_config(), "variance": self.variance, "scale": self.scale}
+        return {**super().get_config(), "variance": self.variance, "scale": self.scale,
+                "min_scale": self.min_scale}
+
+
+def _per_output(head, mean):
+    """``mean [units]`` as one value per output of ``head``'s Dense layers (float64)."""
+    mean = np.asarray(mean, dtype="float64").reshape(-1)
+    if head.channels is None:
+        return mean
+    return mean.reshape(-1, head.channels).mean(axis=0)
+
+
+def likelihood(kind, units, channels=None, scale=1.0, min_scale=1.0 / 256):
+    """The likelihood head ``kind`` over ``units`` values (per-pixel with ``channels``):
+    ``"bernoulli"`` (binary data), ``"gaussian"`` (learned per-value scale, at least
+    ``min_scale``) or ``"gaussian_fixed"`` (scale fixed at ``scale``)."""
+    if kind == "bernoulli":
+        return BernoulliLogits(units, channels=channels, name="p_x")
+    if kind == "gaussian":
+        return Gaussian(units, variance="learned", min_scale=min_scale, channels=channels, name="p_x")
+    if kind == "gaussian_fixed":
+        return Gaussian(units, variance="fixed", scale=scale, channels=channels, name="p_x")
+    raise ValueError(f"Unknown likelihood {kind!r}; choose one of {list(config.LIKELIHOODS)}.")

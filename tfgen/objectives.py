@@ -19,8 +19,9 @@ Gradient estimators differ only in where ``stop_gradient`` sits when ``log q`` i
   through ``z = mu + sigma * eps`` carries gradient. When ``q`` equals the true posterior
   the gradient is exactly zero for every sample.
 """
-import numpy as np
 import tensorflow as tf
+
+from tfgen.config import ESTIMATORS, check_k  # noqa: F401  (re-exported: one definition each)
 
 
 def elbo(log_w):
@@ -35,7 +36,6 @@ def iwae(log_w):
 
 
 BOUNDS = {"elbo": elbo, "vae": elbo, "iwae": iwae}
-ESTIMATORS = ("total", "path")
 
 
 def get_bound(name):
@@ -61,10 +61,3 @@ def variational_parameters(params, estimator):
     if check_estimator(estimator) == "path":
         return tuple(tf.stop_gradient(p) for p in params)
     return tuple(params)
-
-
-def check_k(k):
-    """Validate a number of importance samples: a positive integer."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"The number of importance samples k must be an integer >= 1, got {k!r}.")
-    return int(k)

@@ -34,7 +34,7 @@ from tfgen import runs
 
 METADATA = "metadata.json"
 HASHED_FILES = (runs.CONFIG, runs.WEIGHTS)
-OPTIMIZERS = ("optimizer", "dual_optimizer")  # compile arguments recorded (the second: ConstrainedModel)
+OPTIMIZERS = runs.OPTIMIZERS  # compile arguments recorded (the second: ConstrainedModel)
 URL_SCHEMES = ("http://", "https://", "file://")
 HUB_PREFIXES = {"hf://": "https://huggingface.co/{repo}/resolve/main{sub}"}
 
@@ -91,10 +91,10 @@ def save_to_preset(model, directory, metadata=None):
         raise ValueError("save_to_preset needs metadata['dataset']: evaluation and sampling read it.")
     os.makedirs(directory, exist_ok=True)
     runs.save(_without_optimizer(model), directory,
-              {"dataset": metadata["dataset"], **metadata.pop("settings", {})})
+              {"dataset": metadata["dataset"], **metadata.pop("settings", {})}, metadata.get("family"))
     for attribute in ("objective", "k", "estimator"):
-        if hasattr(model, attribute):
-            metadata.setdefault(attribute, getattr(model, attribute))
+        if hasattr(model.config, attribute):
+            metadata.setdefault(attribute, getattr(model.config, attribute))
     for name in OPTIMIZERS:  # a config passed in metadata wins (e.g. the run's, see zoo.presets.build)
         if name not in metadata and getattr(model, name, None) is not None:
             metadata[name] = keras.optimizers.serialize(getattr(model, name))

@@ -1,56 +1,344 @@
-"""A training run on disk: ``config.json``, ``model.weights.h5`` and ``metrics.json``.
+"""Training runs on disk, and :class:`Run`, the one driver every zoo family trains through.
 
-``config.json`` holds the model's Keras serialisation (class, module, ``get_config()``),
-the training settings and the optimizer (when compiled), so :func:`load_model` rebuilds any
-registered tfgen model without knowing its class. Nothing here is pickled.
+A run folder holds::
+
+    config.json        the family, the model's Keras serialisation, the run's settings and
+                       the optimizers' configs (written when training finishes)
+    model.weights.h5   the final weights
+    metrics.json       figures, ``final_train`` (last epoch's logs), ``train_seconds``,
+                       ``epochs``, ``status`` ("finished", "time_budget" or "diverged")
+    history.csv        one row per epoch with every column any callback logged
+    logs/              TensorBoard event files
+    checkpoints/epoch-000012/   model.keras (weights and every optimizer's state, dual
+                                optimizers too) + state.json (epochs done, the model's
+                                sampling-noise state, wall time, history so far)
+
+A checkpoint is written into a temporary folder and renamed into place, so a kill at any
+moment leaves only complete checkpoints; ``--resume`` continues from the newest one and
+gives the weights an uninterrupted run would have (given data that are a function of the
+epoch, :func:`tfgen.data.epoch_batches`). A batch whose loss is NaN or infinite stops the
+run: that epoch is not checkpointed, no final weights are written, ``metrics.json`` says
+``"status": "diverged"`` and :class:`DivergedError` is raised (the CLI exits 1).
+
+Nothing here is pickled; ``config.json`` lets :func:`load` rebuild any registered model
+without knowing its class.
 """
+import contextlib
+import csv
+import glob
 import json
+import math
 import os
+import shutil
+import tempfile
+import time
 
 import keras
+import numpy as np
 
 import tfgen
+from tfgen.errors import DivergedError
 
-CONFIG, WEIGHTS, METRICS = "config.json", "model.weights.h5", "metrics.json"
+CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.weights.h5", "metrics.json", "history.csv"
+CHECKPOINTS, LOGS = "checkpoints", "logs"
+CHECKPOINT_MODEL, CHECKPOINT_STATE = "model.keras", "state.json"
+OPTIMIZERS = ("optimizer", "dual_optimizer")
+# Settings a resumed run may change: how long and how loudly it runs, not what it trains.
+RESUMABLE = frozenset({"epochs", "passes", "max_minutes", "checkpoint_every", "verbose", "resume",
+                       "overwrite", "out"})
+KEEP_CHECKPOINTS = 2  # newest checkpoints kept besides those asked to be kept
 
 
+class Run:
+    """One training run in folder ``out``: refuses to overwrite, resumes exactly, stops on NaN.
+
+    Args:
+        out: the run folder.
+        settings: JSON-ready settings of the run (the CLI's flags); recorded in
+            ``config.json``, and compared on ``resume``.
+        family: the zoo family name recorded in ``config.json`` (what ``tfgen evaluate`` uses).
+        overwrite: replace a run already in ``out``.
+        resume: continue from the newest checkpoint in ``out`` (or from ``resume_epoch``'s).
+
+    Raises:
+        ValueError: ``out`` holds a run and neither ``overwrite`` nor ``resume`` was given; or
+            ``resume`` without a checkpoint; or resumed settings differ from the recorded ones.
+
+    Use::
+
+        run = Run(out, settings, "iwae", resume=args.resume)
+        model = run.restore() or new_model()
+        run.fit(model, data, epochs=20)
+        run.finish(model, test_log_likelihood_k5000=...)
+    """
+
+    def __init__(self, out, settings, family, overwrite=False, resume=False, resume_epoch=None):
+        if overwrite and resume:
+            raise ValueError("Pass either --overwrite (start again) or --resume (continue), not both.")
+        self.out, self.family = str(out), family
+        self.settings = json.loads(json.dumps(settings))  # JSON-ready, as recorded
+        self.resume = resume or resume_epoch is not None
+        self.checkpoint, self.state = None, {"epoch": 0, "history": [], "train_seconds": 0.0}
+        if os.path.exists(self.out) and not os.path.isdir(self.out):
+            raise ValueError(f"--out {self.out} is a file, not a folder.")
+        if self.resume:
+            self.checkpoint = latest_checkpoint(self.out, resume_epoch)
+            self.state = read_json(os.path.join(self.checkpoint, CHECKPOINT_STATE))
+            _check_same_settings(self.state.get("settings", {}), self.settings, self.checkpoint)
+        else:
+            prepare_dir(self.out, overwrite)
+        self.started = time.time()
+
+    # --- model -----------------------------------------------------------------------------
+    def restore(self):
+        """The compiled model of the checkpoint being resumed (its optimizers' state and its
+        sampling noise as they were), or ``None`` for a new run."""
+        if self.checkpoint is None:
+            return None
+        model, self.state = load_checkpoint(self.checkpoint)
+        return model
+
+    @property
+    def initial_epoch(self):
+        return self.state["epoch"]
+
+    # --- training --------------------------------------------------------------------------
+    def fit(self, model, data, epochs, steps_per_epoch=None, callbacks=(), max_minutes=None,
+            checkpoint_every=1, keep_epochs=(), verbose=1):
+        """Train ``model`` for epochs ``initial_epoch .. epochs - 1``; return the whole history.
+
+        Args:
+            model: a compiled model (new, or :meth:`restore`'s).
+            data: a ``tf.data.Dataset`` read once per epoch, or a function
+                ``first_epoch -> dataset`` of the batches of every remaining epoch back to
+                back (then pass ``steps_per_epoch``); the latter resumes exactly.
+            epochs: the epoch to train up to.
+            callbacks: the family's callbacks, run before the driver's own (so the logs they
+                add reach the history, TensorBoard and checkpoints).
+            max_minutes: stop after the first epoch that ends past this wall time.
+            checkpoint_every: checkpoint every this many epochs (and after the last).
+            keep_epochs: epochs whose checkpoints are never pruned (e.g. schedule stages).
+            verbose: Keras' verbosity.
+
+        Returns:
+            ``{column: [value per epoch]}`` over every epoch of the run, resumed ones included.
+
+        Raises:
+            DivergedError: a loss was NaN or infinite (the last good checkpoint is kept).
+        """
+        if checkpoint_every is not None and checkpoint_every < 1:
+            raise ValueError(f"--checkpoint-every must be >= 1, got {checkpoint_every}.")
+        if max_minutes is not None and not (max_minutes > 0 and math.isfinite(max_minutes)):
+            raise ValueError(f"--max-minutes must be a positive number, got {max_minutes}.")
+        first, state = self.initial_epoch, self.state
+        if first >= epochs:
+            raise ValueError(f"The checkpoint already has {first} epochs; ask for more with --epochs.")
+        if callable(data) and not hasattr(data, "element_spec"):
+            data = data(first)
+        guard = _NaNGuard()
+        checkpointer = _Checkpointer(self, every=checkpoint_every or epochs, keep=set(keep_epochs), guard=guard,
+                                     seconds_before=state["train_seconds"], history=state["history"])
+        budget = [] if max_minutes is None else [TimeBudget(max_minutes)]  # before the checkpointer
+        driver = [guard, *budget, checkpointer, keras.callbacks.TensorBoard(os.path.join(self.out, LOGS))]
+        start = time.time()
+        model.fit(data, epochs=epochs, initial_epoch=first, steps_per_epoch=steps_per_epoch,
+                  verbose=verbose, callbacks=list(callbacks) + driver)
+        self.train_seconds = state["train_seconds"] + time.time() - start
+        self.history = checkpointer.history
+        self.epochs_done = first + len(self.history) - len(state["history"])
+        self.budget_hit = self.epochs_done < epochs and not guard.diverged
+        if guard.diverged:
+            last = latest_checkpoint(self.out, required=False)
+            update_metrics(self.out, status="diverged", diverged_at=guard.where,
+                           last_good_checkpoint=last and os.path.relpath(last, self.out))
+            raise DivergedError(
+                f"training diverged at {guard.where} (loss {guard.loss}); nothing final was written. "
+                + (f"The last good checkpoint is {last}: lower the learning rate and pass --resume."
+                   if last else "No epoch finished cleanly: lower the learning rate and start again."))
+        return {key: [row.get(key) for row in self.history] for key in _columns(self.history)}
+
+    def finish(self, model, **metrics):
+        """Write the final ``config.json``, ``model.weights.h5`` and ``metrics.json``; return it."""
+        save(model, self.out, self.settings, self.family)
+        last = {key: value for key, value in self.history[-1].items() if key != "epoch"} if self.history else {}
+        return update_metrics(
+            self.out, status="time_budget" if self.budget_hit else "finished", epochs=self.epochs_done,
+            train_seconds=round(self.train_seconds, 1), final_train=last, **metrics)
+
+
+def _check_same_settings(recorded, settings, checkpoint):
+    changed = {key: (recorded.get(key), settings.get(key))
+               for key in set(recorded) | set(settings) if key not in RESUMABLE
+               and recorded.get(key) != settings.get(key)}
+    if changed:
+        details = ", ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in sorted(changed.items()))
+        raise ValueError(f"--resume continues the run of {checkpoint} with its own settings, but these "
+                         f"differ: {details}. Start a new run (another --out) to change them.")
+
+
+class _NaNGuard(keras.callbacks.Callback):
+    """Stops ``fit`` at the first batch whose loss is NaN or infinite."""
+
+    def __init__(self):
+        super().__init__()
+        self.diverged, self.where, self.loss, self.epoch = False, None, None, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            self.diverged, self.loss = True, float(loss)
+            self.where = f"epoch {self.epoch + 1}, batch {batch + 1}"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        bad = [key for key, value in (logs or {}).items()
+               if isinstance(value, (int, float, np.floating)) and not np.isfinite(value)]
+        if bad and not self.diverged:
+            self.diverged, self.loss = True, {key: logs[key] for key in bad}
+            self.where = f"the end of epoch {epoch + 1} ({', '.join(bad)} not finite)"
+            self.model.stop_training = True
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    """Appends each epoch to ``history.csv`` and checkpoints every ``every`` epochs."""
+
+    def __init__(self, run, every, keep, guard, seconds_before, history):
+        super().__init__()
+        self.run, self.every, self.keep, self.guard = run, every, keep, guard
+        self.seconds_before, self.history = seconds_before, list(history)
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard.diverged:
+            return
+        done = epoch + 1
+        row = {"epoch": done, **{key: _plain(value) for key, value in (logs or {}).items()}}
+        self.history.append(row)
+        write_history(os.path.join(self.run.out, HISTORY), self.history)
+        last = done == self.params.get("epochs") or self.model.stop_training
+        if done % self.every == 0 or last or done in self.keep:
+            seconds = self.seconds_before + time.time() - self.start
+            save_checkpoint(self.model, self.run.out, done, seconds, self.history, self.run.settings)
+            prune_checkpoints(self.run.out, self.keep)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop ``fit`` after the first epoch that ends ``minutes`` of wall time after it began."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = 60.0 * minutes
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.time() - self.start > self.seconds:
+            self.model.stop_training = True
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+def save_checkpoint(model, out, epochs_done, train_seconds, history, settings):
+    """Write ``out/checkpoints/epoch-{epochs_done}/`` atomically (temporary folder, then rename)."""
+    folder = os.path.join(out, CHECKPOINTS)
+    os.makedirs(folder, exist_ok=True)
+    final = os.path.join(folder, f"epoch-{epochs_done:06d}")
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=folder)
+    model.save(os.path.join(tmp, CHECKPOINT_MODEL))
+    state = {"epoch": int(epochs_done), "train_seconds": round(float(train_seconds), 1),
+             "seed_generator_state": model.seed_generator.state.numpy().tolist(),
+             "history": history, "settings": settings, "tfgen_version": tfgen.__version__}
+    write_json(os.path.join(tmp, CHECKPOINT_STATE), state)
+    if os.path.exists(final):  # an earlier attempt at this epoch (a resumed run): replace it
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    return final
+
+
+def checkpoints(out):
+    """Complete checkpoint folders of the run in ``out``, oldest first."""
+    return sorted(glob.glob(os.path.join(out, CHECKPOINTS, "epoch-[0-9]*")))
+
+
+def latest_checkpoint(out, epoch=None, required=True):
+    """The newest complete checkpoint of ``out`` (or the one after ``epoch`` epochs)."""
+    found = checkpoints(out)
+    if epoch is not None:
+        found = [f for f in found if f.endswith(f"epoch-{epoch:06d}")]
+    if not found:
+        if not required:
+            return None
+        which = f"after {epoch} epochs" if epoch is not None else "at all"
+        raise ValueError(f"--resume: {out} holds no checkpoint {which} ({out}/{CHECKPOINTS}/epoch-N).")
+    return found[-1]
+
+
+def prune_checkpoints(out, keep=()):
+    """Delete all but the newest :data:`KEEP_CHECKPOINTS` checkpoints and those in ``keep``."""
+    found = checkpoints(out)
+    for folder in found[:-KEEP_CHECKPOINTS]:
+        if int(folder.rsplit("-", 1)[1]) not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def load_checkpoint(folder):
+    """``(model, state)`` of a checkpoint folder: the model compiled with its optimizers' state
+    and its sampling noise restored; ``state`` as :func:`save_checkpoint` wrote it."""
+    model = keras.saving.load_model(os.path.join(folder, CHECKPOINT_MODEL))
+    state = read_json(os.path.join(folder, CHECKPOINT_STATE))
+    model.seed_generator.state.assign(np.asarray(state["seed_generator_state"],
+                                                 dtype=model.seed_generator.state.dtype))
+    return model, state
+
+
+# --- finished runs -----------------------------------------------------------------------------
 def prepare_dir(out, overwrite=False):
-    """Create ``out``; refuse to reuse a folder holding a run unless ``overwrite``."""
-    existing = [f for f in (CONFIG, WEIGHTS, METRICS) if os.path.exists(os.path.join(out, f))]
+    """Create ``out``; refuse to reuse a folder holding a run unless ``overwrite`` (then it is
+    emptied of the old run's files)."""
+    existing = [f for f in (CONFIG, WEIGHTS, METRICS, HISTORY, CHECKPOINTS)
+                if os.path.exists(os.path.join(out, f))]
     if existing and not overwrite:
         raise ValueError(
-            f"{out} already holds a run ({', '.join(existing)}); choose another --out "
-            "or pass --overwrite to replace it."
+            f"{out} already holds a run ({', '.join(existing)}); choose another --out, pass --resume to "
+            "continue it or --overwrite to replace it."
         )
+    for name in existing + [LOGS]:
+        path = os.path.join(out, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
     os.makedirs(out, exist_ok=True)
 
 
-def save(model, out, settings):
-    """Write the model's config with the run ``settings`` and its weights into ``out``."""
+def save(model, out, settings, family=None):
+    """Write the model's config with the run ``settings`` (and ``family``) and its weights."""
     config = {
+        "family": family,
         "model": keras.saving.serialize_keras_object(model),
         "settings": settings,
         "tfgen_version": tfgen.__version__,
     }
-    for name in ("optimizer", "dual_optimizer"):  # so a preset made from the run can recompile
+    for name in OPTIMIZERS:  # so a preset made from the run can recompile
         if getattr(model, name, None) is not None:
             config[name] = keras.optimizers.serialize(getattr(model, name))
     write_json(os.path.join(out, CONFIG), config)
-    model.save_weights(os.path.join(out, WEIGHTS))
+    with _atomic(os.path.join(out, WEIGHTS), suffix=".weights.h5") as tmp:
+        model.save_weights(tmp)
 
 
 def load(path):
-    """``(model, settings)`` of the run in ``path``, with its weights loaded, not compiled.
-
-    The saved ``compile_config`` is not replayed: a constrained model's ``compile`` also needs
-    its dual optimizer, so callers compile what they load themselves.
-    """
+    """``(model, settings)`` of the run in ``path``, with its weights loaded, not compiled."""
     config_path, weights_path = os.path.join(path, CONFIG), os.path.join(path, WEIGHTS)
     for f in (config_path, weights_path):
         if not os.path.exists(f):
-            raise FileNotFoundError(f"{path} is not a tfgen run: {f} is missing.")
-    with open(config_path) as f:
-        config = json.load(f)
+            raise FileNotFoundError(f"{path} is not a finished tfgen run: {f} is missing.")
+    config = read_json(config_path)
     model = keras.saving.deserialize_keras_object({**config["model"], "compile_config": None})
     if not model.built:
         model.build()
@@ -58,12 +346,14 @@ def load(path):
     return model, config["settings"]
 
 
-def read_metrics(path):
-    file = os.path.join(path, METRICS)
-    if not os.path.exists(file):
-        return {}
+def read_json(file):
     with open(file) as f:
         return json.load(f)
+
+
+def read_metrics(path):
+    file = os.path.join(path, METRICS)
+    return read_json(file) if os.path.exists(file) else {}
 
 
 def update_metrics(path, **values):
@@ -75,8 +365,51 @@ def update_metrics(path, **values):
 
 
 def write_json(file, value):
-    tmp = file + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, file)
+    """Write ``value`` as JSON atomically; non-finite floats become ``null`` (valid JSON)."""
+    text = json.dumps(_finite(value), indent=2, sort_keys=True, allow_nan=False)
+    with _atomic(file) as tmp, open(tmp, "w") as f:
+        f.write(text + "\n")
+
+
+def write_history(file, rows):
+    """``rows`` (dicts, one per epoch) as CSV with the union of their columns, atomically."""
+    columns = _columns(rows)
+    with _atomic(file) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@contextlib.contextmanager
+def _atomic(file, suffix=".tmp"):
+    """A unique temporary path beside ``file``, renamed onto it when the block succeeds."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(file)}.", suffix=suffix,
+                               dir=os.path.dirname(os.path.abspath(file)))
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, file)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _columns(rows):
+    """The union of the rows' keys, ``epoch`` first, then in order of first appearance."""
+    return list(dict.fromkeys(["epoch"] * any("epoch" in row for row in rows)
+                              + [key for row in rows for key in row]))
+
+
+def _plain(value):
+    value = np.asarray(value)
+    return value.item() if value.size == 1 else value.tolist()
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -4,17 +4,13 @@
 ``sample``; a local folder, a URL or a hub handle works as well. :func:`available` gives every
 registered preset's metadata. New presets are made from a run directory with
 ``tfgen preset RUN --name NAME`` (:mod:`zoo.presets.build`). What a preset's test figure is,
-on which test data, and how it samples depends on its family (image models, the VRNN,
-distortion-targeted VAEs): :mod:`zoo.presets.families`.
+on which test data, and how it samples depends on its family (:mod:`zoo.families`).
 """
 import importlib
 import json
-import math
 import os
 
-import numpy as np
-
-from tfgen import data, presets, runs
+from tfgen import presets, runs
 
 DIRECTORY = os.path.dirname(os.path.abspath(__file__))
 presets.register_directory(DIRECTORY)
@@ -44,22 +40,3 @@ def read_config(folder):
     """A preset's ``config.json``: ``model`` (Keras serialisation) and run ``settings``."""
     with open(os.path.join(folder, runs.CONFIG)) as f:
         return json.load(f)
-
-
-def sample_grid(model, dataset, num=64, seed=None, columns=None):
-    """``num`` samples of ``model`` tiled into one grey image ``[rows * h, columns * w]`` in [0, 1].
-
-    Each sample is reshaped to ``dataset``'s image shape; samples are separated by a one-pixel
-    mid-grey line.
-    """
-    if num < 1:
-        raise ValueError(f"num must be >= 1, got {num}.")
-    height, width = data.info(dataset).shape[:2]
-    images = np.asarray(model.sample(num, seed=seed)).reshape(num, height, width)
-    columns = columns or math.ceil(math.sqrt(num))
-    rows = math.ceil(num / columns)
-    grid = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), 0.5, dtype="float32")
-    for i, image in enumerate(images):
-        r, c = divmod(i, columns)
-        grid[r * (height + 1):r * (height + 1) + height, c * (width + 1):c * (width + 1) + width] = image
-    return grid

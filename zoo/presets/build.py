@@ -3,7 +3,7 @@
 The run (``config.json`` + ``model.weights.h5`` + ``metrics.json``, as ``tfgen train``,
 ``tfgen vrnn-train`` or ``tfgen distortion-train`` write it) is loaded, ``model.evaluate`` run
 on the test split (the training bound and its parts, recorded as ``test_evaluate``), and its
-test figure re-measured by the model's family (:mod:`zoo.presets.families`): for image models
+test figure re-measured by the model's family (:mod:`zoo.families`): for image models
 the test log-likelihood with ``k`` importance samples (5000 by default, Burda et al. 2016),
 for a VRNN the IWAE_k log-likelihood per time step (k = 1000) with FIVO and the ELBO, for a
 distortion-targeted VAE the ELBO (k = 1) with bits/dim, distortion and rate; plus a quick
@@ -11,15 +11,13 @@ figure (``family.quick_k`` samples, on ``family.quick_examples`` test examples) 
 re-check in seconds. All of it is written with :func:`tfgen.presets.save_to_preset` into
 ``zoo/presets/<name>/``. The command line is ``tfgen preset RUN --name NAME``.
 """
-import json
 import os
 import sys
 import time
 
 from tfgen import presets, runs
-from zoo.presets import DIRECTORY, families
-
-QUICK_K = families.IMAGE.quick_k
+from zoo import families
+from zoo.presets import DIRECTORY
 
 
 def build(run, name, k=None, directory=DIRECTORY, description="", command=None, batch_size=100,
@@ -32,8 +30,7 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
         k: importance samples of the recorded test figure (default: the family's, 5000 for
             image models, 1000 for a VRNN, 1 for a distortion-targeted VAE).
         command: the command that trained the run; by default rebuilt from the run's
-            settings (``tfgen train --flag value ...``, ``tfgen vrnn-train ...``,
-            ``tfgen distortion-train ...``).
+            settings (``tfgen train FAMILY --flag value ...``).
         reuse_evaluation: take the k-sample figure that ``tfgen evaluate RUN --k k`` already
             measured on these same weights (``test_log_likelihood_k{k}`` in metrics.json)
             instead of spending another k-sample pass; the metadata says so.
@@ -44,10 +41,8 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
     model, settings = runs.load(run)
     metrics = runs.read_metrics(run)
     family = families.of(model)
-    with open(os.path.join(run, runs.CONFIG)) as f:
-        run_config = json.load(f)
-    optimizers = {**family.optimizers(settings),
-                  **{name: run_config[name] for name in presets.OPTIMIZERS if run_config.get(name)}}
+    run_config = runs.read_json(os.path.join(run, runs.CONFIG))
+    optimizers = {name: run_config[name] for name in runs.OPTIMIZERS if run_config.get(name)}
     if "train_seconds" not in metrics:
         print(f"warning: {run}/metrics.json records no train_seconds (is the run finished?); the "
               "preset's wall time will be null.", file=sys.stderr)
@@ -55,7 +50,7 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
     if dataset is None:
         raise ValueError(f"{run}/config.json records no dataset in its settings; cannot evaluate it.")
     k = family.default_k if k is None else k
-    test = family.test_data(settings, "test", batch_size)
+    test = family.test_data(model, settings, "test", batch_size)
     if not model.compiled:
         model.compile(optimizer="adam")  # evaluate() needs a compiled model; the optimizer is unused
     test_evaluate = {key: round(float(value), 4)
@@ -72,12 +67,12 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
                             "source": f"tfgen evaluate (metrics.json of {os.path.basename(run)})"})
     plan = list(dict.fromkeys([(k, None), (family.quick_k, family.quick_examples)]))  # headline first
     for samples, examples in plan[1:] if measured is not None else plan:
-        split = families.subset(test, examples, batch_size)
+        split = subset(test, examples, batch_size)
         start = time.time()
         figures = family.measure(model, split, samples, seed=seed, verbose=verbose)
         entry = {"split": "test", "k": samples, "log_likelihood": round(figures.pop("log_likelihood"), 4),
                  "seconds": round(time.time() - start, 1), "seed": seed,
-                 **({} if examples is None else {"examples": families.count(split)}),
+                 **({} if examples is None else {"examples": count(split)}),
                  **{key: round(value, 4) for key, value in figures.items()}}
         evaluations.append(entry)
         print(f"{name}: test figure (k = {samples}{'' if examples is None else f', {examples} examples'}): "
@@ -99,3 +94,17 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
         **optimizers,
     })
 
+
+
+def subset(dataset, examples, batch_size=100):
+    """The first ``ceil(examples / batch_size)`` batches of ``dataset`` (all of it for ``None``)."""
+    import math
+
+    return dataset if examples is None else dataset.take(math.ceil(examples / batch_size))
+
+
+def count(dataset):
+    """Examples in a batched ``dataset``."""
+    import tensorflow as tf
+
+    return sum(int(tf.nest.flatten(batch)[0].shape[0]) for batch in dataset)

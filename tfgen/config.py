@@ -1,0 +1,231 @@
+"""Typed hyper-parameters: dataclass fields that document themselves and become CLI flags.
+
+Every zoo model's hyper-parameters are a dataclass whose fields are declared with
+:func:`field`: a default (the paper's value where there is one), a ``help`` text stating the
+meaning and unit, and optionally ``choices``. The same declaration gives
+
+* the model's keyword arguments and ``get_config`` (``dataclasses.asdict``),
+* the validation in ``__post_init__`` (the ``check_*`` helpers below raise ``ValueError``
+  naming the field),
+* the family's command-line flags (:func:`add_arguments`: one ``--flag`` per field, its help,
+  default and choices shown),
+* named configurations (:class:`Registry`: ``registry.get("burda2016_l1", k=50)``).
+
+This module imports neither TensorFlow nor Keras, so ``tfgen --help`` stays fast.
+"""
+import argparse
+import dataclasses
+import math
+import numbers
+
+# Names of the blocks and estimators configs choose from (the classes live in tfgen.layers and
+# tfgen.objectives; the names are here so configs need no TensorFlow).
+BOUNDS = ("iwae", "vae", "elbo")
+ESTIMATORS = ("total", "path")
+NETWORKS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_fixed")
+
+
+def field(default, help, choices=None, flag=True):
+    """A documented dataclass field.
+
+    Args:
+        default: the default value (tuples for sequences, so configs stay hashable).
+        help: meaning, unit and source of the value; shown by ``--help``.
+        choices: the allowed values, if they are a fixed set.
+        flag: whether :func:`add_arguments` makes a command-line flag of it.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
+
+
+def check_int(name, value, minimum=1):
+    """``int(value)`` if it is an integer ``>= minimum`` (bools refused), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        if isinstance(value, float) and value.is_integer() and value >= minimum:
+            return int(value)
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_float(name, value, minimum=None, maximum=None, strict=False):
+    """``float(value)`` if finite and inside ``[minimum, maximum]`` (open at ``minimum`` if ``strict``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}.") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    low_ok = minimum is None or (number > minimum if strict else number >= minimum)
+    if not low_ok or (maximum is not None and number > maximum):
+        low = "" if minimum is None else f"{'>' if strict else '>='} {minimum}"
+        high = "" if maximum is None else f"<= {maximum}"
+        raise ValueError(f"{name} must be {' and '.join(p for p in (low, high) if p)}, got {value!r}.")
+    return number
+
+
+def check_k(k):
+    """Validate a number of importance samples: a positive integer."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"The number of importance samples k must be an integer >= 1, got {k!r}.")
+    return int(k)
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"Unknown {name} {value!r}; choose one of {list(choices)}.")
+    return value
+
+
+def check_sizes(name, value, length=None):
+    """A tuple of positive ints from a sequence (or ``"200,200"``), of ``length`` if given."""
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    try:
+        sizes = tuple(check_int(f"{name} entries", int(v) if isinstance(v, str) else v) for v in value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be positive integers, e.g. 200,200; got {value!r} ({error})") from None
+    if length is not None and len(sizes) != length:
+        raise ValueError(f"{name} needs {length} entries, got {sizes}.")
+    return sizes
+
+
+def check_layer_sizes(name, value):
+    """A tuple of size tuples, one per stochastic layer, from nested sequences or ``"200,200;100,100"``."""
+    if isinstance(value, str):
+        value = value.split(";")
+    return tuple(check_sizes(f"{name} (layer {i + 1})", v) for i, v in enumerate(value))
+
+
+def check_image_shape(value):
+    shape = check_sizes("image_shape", value)
+    if len(shape) != 3:
+        raise ValueError(f"image_shape must be (height, width, channels), got {shape}.")
+    return shape
+
+
+@dataclasses.dataclass
+class ImageConfig:
+    """The blocks an image model is composed of (see :class:`tfgen.image_model.ImageModel`)."""
+
+    image_shape: tuple = field((28, 28, 1), "shape of one image, height,width,channels; data come flat "
+                               "[batch, h*w*c] or as images [batch, h, w, c]")
+    encoder: str = field("mlp", "network from the data to the first stochastic layer", choices=NETWORKS)
+    decoder: str = field("mlp", "network from the first stochastic layer to the likelihood", choices=NETWORKS)
+    likelihood: str = field("bernoulli", "p(x|z): bernoulli for binary pixels; gaussian (learned scale, "
+                            "at least 1/256) or gaussian_fixed for intensities in [0, 1]", choices=LIKELIHOODS)
+    likelihood_scale: float = field(0.1, "standard deviation of the gaussian_fixed likelihood, in the "
+                                    "units of the data (pixels in [0, 1])")
+    activation: str = field("tanh", "activation of the deterministic hidden layers")
+
+    def __post_init__(self):
+        self.image_shape = check_image_shape(self.image_shape)
+        check_choice("encoder", self.encoder, NETWORKS)
+        check_choice("decoder", self.decoder, NETWORKS)
+        check_choice("likelihood", self.likelihood, LIKELIHOODS)
+        self.likelihood_scale = check_float("likelihood_scale", self.likelihood_scale, 0.0, strict=True)
+
+    @property
+    def dims(self):
+        """Values per image, ``height * width * channels``."""
+        return math.prod(self.image_shape)
+
+
+def help_of(cls, name):
+    return next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("help", "")
+
+
+class Registry:
+    """Named configurations of one config dataclass, as a typed hyper-parameter registry.
+
+    ``Registry(IWAEConfig, burda2016_l1={"layers": 1}, ...)``: each entry holds the fields it
+    sets (validated here by building the config); :meth:`get` builds the config from them and
+    the overrides, so derived defaults (e.g. sizes that follow ``layers``) follow the overrides.
+    """
+
+    def __init__(self, config_class, **configs):
+        self.config_class = config_class
+        self.configs = configs
+        for fields in configs.values():
+            config_class(**fields)
+
+    def names(self):
+        return list(self.configs)
+
+    def get(self, name, **overrides):
+        """The configuration ``name`` with ``overrides`` (fields of the dataclass) replaced."""
+        if name not in self.configs:
+            raise ValueError(f"Unknown configuration {name!r}; choose one of {self.names()}.")
+        return self.config_class(**{**self.configs[name], **overrides})
+
+    def describe(self):
+        return "; ".join(f"{name}: {', '.join(f'{k}={_text(v)}' for k, v in fields.items()) or 'the defaults'}"
+                         for name, fields in self.configs.items())
+
+
+def _text(value):
+    if isinstance(value, tuple):
+        return ",".join(_text(v) for v in value)
+    return str(value)
+
+
+def add_arguments(parser, config_class, registry=None, skip=()):
+    """Add one ``--flag`` per field of ``config_class`` (those declared with ``flag=True``).
+
+    Flags default to ``None`` (meaning "the configuration's value"), and their help shows
+    the default of ``config_class`` and the choices. With a ``registry`` a ``--config NAME``
+    flag selects the named configuration the flags override. Read the result back with
+    :func:`from_arguments`.
+    """
+    group = parser.add_argument_group(f"model ({config_class.__name__})")
+    if registry is not None:
+        group.add_argument("--config", default=registry.names()[0], choices=registry.names(),
+                           help=f"named configuration the flags below override (default %(default)s): "
+                                f"{registry.describe()}")
+    default = config_class()
+    for f in dataclasses.fields(config_class):
+        if not f.metadata.get("flag", True) or f.name in skip:
+            continue
+        value = getattr(default, f.name)
+        kind = _kind(value)
+        choices = f.metadata.get("choices")
+        extra = f" (choices: {', '.join(map(str, choices))})" if choices else ""
+        shown = _text(value) if value is not None else "none"
+        kwargs = {"default": None, "help": f"{f.metadata.get('help', '')}{extra} [default: {shown}]",
+                  "dest": f"model_{f.name}"}
+        flag = "--" + f.name.replace("_", "-")
+        if kind is bool:
+            group.add_argument(flag, action=_BoolAction, **kwargs)
+        else:
+            group.add_argument(flag, type=kind, metavar=f.name.upper(), **kwargs)
+
+
+def from_arguments(args, config_class, registry=None):
+    """The configuration selected by :func:`add_arguments`' flags in parsed ``args``."""
+    overrides = {f.name: getattr(args, f"model_{f.name}") for f in dataclasses.fields(config_class)
+                 if getattr(args, f"model_{f.name}", None) is not None}
+    if registry is not None:
+        return registry.get(args.config, **overrides)
+    return config_class(**overrides)
+
+
+def _kind(value):
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int):
+        return int
+    if isinstance(value, float):
+        return float
+    return str  # strings, comma-separated tuples, optional values: parsed by the dataclass
+
+
+class _BoolAction(argparse.Action):
+    """``--flag`` (true) or ``--flag false``: an argparse action for boolean fields."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs="?", metavar="BOOL", **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        text = "true" if values is None else str(values).lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            parser.error(f"{option_string} takes true or false, got {values!r}")
+        setattr(namespace, self.dest, text in ("true", "1", "yes"))

@@ -1,0 +1,93 @@
+"""Latent-variable models of images composed of blocks: encoder, decoder, likelihood.
+
+:class:`ImageModel` is a mixin for a :class:`tfgen.model.LatentVariableModel` whose config
+is a :class:`tfgen.config.ImageConfig`. It builds
+
+* ``self.encoder``: network ``x [batch, h*w*c] -> features`` (:func:`tfgen.layers.network`:
+  an MLP, or a :class:`~tfgen.layers.ConvEncoder`),
+* ``self.decoder``: network ``z -> features`` (MLP or :class:`~tfgen.layers.ConvDecoder`),
+* ``self.likelihood``: head ``features -> p(x | z)`` over the flattened image
+  (:func:`tfgen.layers.likelihood`: Bernoulli, Gaussian with learned or fixed scale),
+
+and gives every image model the same input handling (flat ``[batch, h*w*c]`` or image
+``[batch, h, w, c]`` data, checked against the likelihood), :meth:`~ImageModel.decode` (a
+``tfd.Distribution`` users can sample or score), and :meth:`~ImageModel.adapt` (the output
+bias started at the data mean, as Burda et al. 2016 do).
+"""
+import numpy as np
+import tensorflow as tf
+
+from tfgen import layers
+
+
+class ImageModel:
+    """Mixin: image input handling and the encoder / decoder / likelihood blocks of ``self.config``."""
+
+    def make_blocks(self, encoder_hidden, decoder_hidden):
+        """Create the three blocks; ``*_hidden`` are the networks' hidden sizes (an MLP's layers,
+        or the dense layer of a convolutional network)."""
+        c = self.config
+        self.encoder = layers.network(c.encoder, "encoder", c.image_shape, encoder_hidden, c.activation)
+        self.decoder = layers.network(c.decoder, "decoder", c.image_shape, decoder_hidden, c.activation)
+        channels = c.image_shape[-1] if c.decoder == "conv" else None
+        self.likelihood = layers.likelihood(c.likelihood, c.dims, channels, scale=c.likelihood_scale)
+
+    def build_blocks(self, latent):
+        """Build the blocks for ``latent`` units feeding the decoder; return the encoder's width."""
+        dims = self.config.dims
+        self.encoder.build((None, dims))
+        self.decoder.build((None, latent))
+        self.likelihood.build(self.decoder.compute_output_shape((None, latent)))
+        return self.encoder.compute_output_shape((None, dims))[-1]
+
+    def flat(self, x):
+        """``x`` as float32 rows ``[batch, h*w*c]`` (float32 log-densities under mixed precision too)."""
+        x = tf.cast(x, self.variable_dtype)
+        return tf.reshape(x, [tf.shape(x)[0], self.config.dims])
+
+    def decode(self, z):
+        """``p(x | z)`` as a ``tfd.Distribution``: batch shape ``z``'s leading axes, event
+        ``[h*w*c]`` (flattened pixels; reshape samples to ``config.image_shape``)."""
+        return self.likelihood.distribution(*self.likelihood(self.decoder(z)))
+
+    def log_likelihood(self, x, z):
+        """``log p(x | z)`` summed over pixels, ``[..., batch]`` for ``z [..., batch, latent]``
+        (the fused form of ``decode(z).log_prob(x)``)."""
+        return self.likelihood.log_prob(x, *self.likelihood(self.decoder(z)))
+
+    def mean_image(self, z):
+        """The likelihood's mean ``E[x | z]``, ``[..., h*w*c]``."""
+        return self.likelihood.mean(*self.likelihood(self.decoder(z)))
+
+    def adapt(self, data):
+        """Start the likelihood's output bias at the mean of ``data`` (Burda et al. 2016, sec. 5:
+        the logit of the training mean for a Bernoulli likelihood; the mean for a Gaussian).
+
+        ``data``: an array of images (flat or not) or a ``tf.data.Dataset`` of such batches;
+        checked like training data first.
+        """
+        if isinstance(data, tf.data.Dataset):
+            total, count = 0.0, 0
+            for batch in data:
+                batch = batch[0] if isinstance(batch, tuple) else batch
+                self.check_data(batch.numpy())
+                rows = tf.reshape(tf.cast(batch, "float64"), [tf.shape(batch)[0], -1])
+                total += tf.reduce_sum(rows, axis=0).numpy()
+                count += int(rows.shape[0])
+            mean = total / count
+        else:
+            data = np.asarray(data)
+            self.check_data(data)
+            mean = data.reshape(len(data), -1).astype("float64").mean(axis=0)
+        if not self.built:
+            self.build()
+        self.likelihood.set_bias_from_mean(mean)
+
+    def validate_inputs(self, x):
+        shape, c = tuple(x.shape[1:]), self.config
+        if x.ndim < 2 or shape not in ((c.dims,), tuple(c.image_shape)):
+            raise ValueError(
+                f"{type(self).__name__} expects images of shape (batch, {', '.join(map(str, c.image_shape))}) "
+                f"or flat (batch, {c.dims}), got {x.shape}."
+            )
+        self.likelihood.validate(x)

@@ -1,0 +1,31 @@
+"""Image grids: many images tiled into one picture (samples, reconstructions)."""
+import math
+
+import numpy as np
+
+
+def grid(images, image_shape, columns=None, gap=1, background=0.5):
+    """``images`` (``[n, h*w*c]`` or ``[n, h, w, c]``, values in [0, 1]) tiled row by row.
+
+    Returns ``[rows * (h + gap) - gap, columns * (w + gap) - gap]`` for one channel, with a
+    trailing channel axis for colour; images are separated by ``gap`` pixels of ``background``.
+    """
+    height, width, channels = image_shape
+    images = np.clip(np.asarray(images, dtype="float32").reshape(-1, height, width, channels), 0.0, 1.0)
+    if len(images) < 1:
+        raise ValueError("A grid needs at least one image.")
+    columns = columns or math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / columns)
+    out = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap, channels), background,
+                  dtype="float32")
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        out[r * (height + gap):r * (height + gap) + height, c * (width + gap):c * (width + gap) + width] = image
+    return out[..., 0] if channels == 1 else out
+
+
+def enlarge(picture, scale):
+    """Each pixel of ``picture`` as a ``scale x scale`` block (nearest neighbour)."""
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}.")
+    return np.repeat(np.repeat(picture, scale, axis=0), scale, axis=1)

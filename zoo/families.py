@@ -1,0 +1,133 @@
+"""The registry of zoo families, and :class:`Family`, the hooks each one implements.
+
+A family is a package ``zoo/<name>/`` holding its models (``model.py``), their typed
+hyper-parameters and named configurations (``configs.py``), its command-line verbs
+(``cli.py``) and a ``family.py`` whose ``FAMILY`` object says, for the models of the family,
+which data a run was trained on, what its test figure is, and how it samples. ``tfgen
+evaluate``, ``tfgen sample`` and the preset builder only ever talk to that object, found
+from the model's own module (:func:`of`), so no command special-cases a model class.
+
+==============  ================================  =============================================
+family          models                            test figure (:meth:`Family.measure`)
+==============  ================================  =============================================
+``iwae``        VAE / IWAE (Burda et al. 2016)    ``log p(x)`` by the IWAE_k estimate, nats
+                                                  per image (k = 5000)
+``vrnn``        VRNN (Chung et al. 2015)          IWAE_k log-likelihood in nats per time step
+                                                  (k = 1000), with FIVO and the ELBO
+``infovae``     InfoVAE, LagVAE (Zhao et al.)     ``log p(x)`` by IWAE_k (k = 1000), with the
+                                                  constraints' measures
+``distortion``  TopDownVAE, SecondaryVAE          the ELBO with dequantisation, nats per image,
+                                                  with bits/dim, distortion and rate
+==============  ================================  =============================================
+
+This module imports no TensorFlow: the command line reads the registry to build its help.
+"""
+import importlib
+import os
+
+NAMES = ("iwae", "vrnn", "infovae", "distortion")
+
+
+def module(family, part):
+    """``zoo.<family>.<part>`` (``"cli"``, ``"family"``, ``"configs"``, ``"model"``), imported."""
+    if family not in NAMES:
+        raise ValueError(f"Unknown family {family!r}; the zoo has {list(NAMES)}.")
+    return importlib.import_module(f"zoo.{family}.{part}")
+
+
+def get(family):
+    """The :class:`Family` object of the family named ``family``."""
+    return module(family, "family").FAMILY
+
+
+def settings_of(args, config=None):
+    """A training command's settings as a run records them: its flags, and the resolved model
+    ``config`` (a dataclass) under ``"model"`` instead of the per-field model flags."""
+    import dataclasses
+
+    settings = {key: value for key, value in vars(args).items()
+                if key not in ("verb", "handler") and not key.startswith("model_")}
+    if config is not None:
+        settings["model"] = dataclasses.asdict(config)
+    return settings
+
+
+def of(model):
+    """The :class:`Family` of a zoo ``model``, from the package its class is defined in."""
+    parts = type(model).__module__.split(".")
+    if len(parts) < 2 or parts[0] != "zoo" or parts[1] not in NAMES:
+        raise ValueError(f"{type(model).__name__} ({type(model).__module__}) is not a zoo model; "
+                         "zoo commands evaluate and sample the zoo's families only.")
+    return get(parts[1])
+
+
+class Family:
+    """Hooks of one family; the defaults are those of image models scored by IWAE_k.
+
+    Attributes:
+        name: the family's name (its package).
+        unit: unit of the test figure.
+        default_k: importance samples of the recorded test figure.
+        quick_k, quick_examples: the quick figure a test re-checks a preset with.
+        default_num: samples ``tfgen sample`` draws.
+    """
+
+    name = None
+    unit = "nats"
+    default_k = 5000
+    quick_k = 100
+    quick_examples = None  # the whole split
+    default_num = 64
+
+    def test_data(self, model, settings, split="test", batch_size=100):
+        """The ``split`` of the run's dataset as ``model.evaluate()`` takes it: binary pixels for
+        a Bernoulli likelihood (grey images binarised afresh), intensities in [0, 1] otherwise."""
+        from tfgen import data
+
+        return data.load(settings["dataset"], split, batch_size,
+                         binarize=model.config.likelihood == "bernoulli")
+
+    def measure(self, model, dataset, k, seed=0, verbose=0):
+        """``{"log_likelihood": mean log p(x) estimate with k samples}`` (nats per example)."""
+        from tfgen import evaluation, objectives
+
+        ll = evaluation.log_likelihood(model, dataset, objectives.check_k(k), max_rows=8192, verbose=verbose,
+                                       seed=seed)
+        return {"log_likelihood": float(ll.mean())}
+
+    def evaluate(self, model, settings, dataset, k, args):
+        """Extra figures of ``tfgen evaluate`` beyond :meth:`measure` (``{key: value}``).
+
+        ``args`` are the command's parsed flags; families with their own evaluation flags
+        (e.g. the IWAE family's ``--remove-inactive``) read them here.
+        """
+        return {}
+
+    def passes(self, settings, metrics):
+        """Epochs trained."""
+        return metrics.get("epochs", settings.get("epochs"))
+
+    def command(self, settings):
+        """The training command rebuilt from a run's recorded settings."""
+        flags = []
+        for key, value in settings.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                flags.append(flag)
+            elif value is not None and value is not False:
+                flags.append(f"{flag} {','.join(map(str, value)) if isinstance(value, list) else value}")
+        return " ".join([f"tfgen train {self.name}"] + flags)
+
+    def sample(self, model, settings, out, num=None, seed=None, scale=4, steps=None):
+        """Write ``num`` samples tiled into a PNG grid at ``out``; return the grid ``[H, W(, 3)]``."""
+        from matplotlib import image
+
+        from tfgen import images
+
+        if steps is not None:
+            raise ValueError(f"--steps is for sequence models; a {type(model).__name__} samples images.")
+        grid = images.grid(model.sample(num or self.default_num, seed=seed), model.config.image_shape)
+        grid = images.enlarge(grid, scale)
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        image.imsave(out, grid, cmap="gray", vmin=0.0, vmax=1.0)
+        return grid

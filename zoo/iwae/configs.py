@@ -1,0 +1,81 @@
+"""Hyper-parameters of the VAE / IWAE family and its named configurations.
+
+Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders" (ICLR 2016), section 5:
+stochastic MLPs with tanh hidden units, diagonal-Gaussian ``q(z_l | z_{l-1})`` and
+``p(z_l | z_{l+1})``, ``p(z_L) = N(0, I)`` and a Bernoulli ``p(x | z_1)``.
+
+* 1 stochastic layer: ``784 - 200 - 200 - 50`` (encoder), mirrored in the decoder.
+* 2 stochastic layers: ``784 - 200 - 200 - 100 - 100 - 100 - 50``: z1 has 100 units
+  (hidden 200-200), z2 has 50 units (hidden 100-100).
+
+No TensorFlow here: the command line reads these to build its help.
+"""
+import dataclasses
+
+from tfgen.config import (
+    BOUNDS,
+    ESTIMATORS,
+    ImageConfig,
+    Registry,
+    check_choice,
+    check_int,
+    check_k,
+    check_layer_sizes,
+    check_sizes,
+    field,
+)
+
+# Burda et al. (2016, sec. 5): latent units and the hidden layers below each stochastic layer.
+ARCHITECTURES = {
+    1: {"latent": (50,), "hidden": ((200, 200),)},
+    2: {"latent": (100, 50), "hidden": ((200, 200), (100, 100))},
+}
+
+
+@dataclasses.dataclass
+class IWAEConfig(ImageConfig):
+    """Hyper-parameters of :class:`zoo.iwae.IWAE`; defaults are Burda et al.'s (2016, sec. 5)."""
+
+    layers: int = field(1, "stochastic layers: 1 or 2 take Burda et al.'s sizes, other depths need "
+                        "latent and hidden")
+    latent: tuple = field(None, "units of each stochastic layer, bottom first (Burda et al.: 50 for 1 "
+                          "layer, 100,50 for 2)")
+    hidden: tuple = field(None, "hidden units of the deterministic layers below each stochastic layer, "
+                          "';' between layers (Burda et al.: 200,200 or 200,200;100,100); the decoder "
+                          "mirrors them")
+    k: int = field(1, "importance samples per example in training (Burda et al.: 1, 5 or 50)")
+    objective: str = field("iwae", "bound trained: iwae (Burda et al. eq. 8) or vae / elbo (the mean of "
+                           "k single-sample ELBOs)", choices=BOUNDS)
+    estimator: str = field("total", "gradient estimator: total (reparameterised) or path (the path "
+                           "derivative of Roeder, Wu & Duvenaud 2017)", choices=ESTIMATORS)
+    seed: int = field(None, "seed of the model's sampling noise (set from the run's --seed)", flag=False)
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.layers = check_int("layers", self.layers)
+        if self.latent is None or self.hidden is None:
+            if self.layers not in ARCHITECTURES:
+                raise ValueError(
+                    f"Burda et al.'s architectures have 1 or 2 stochastic layers, got layers={self.layers}; "
+                    "give latent and hidden for other depths."
+                )
+            self.latent = self.latent or ARCHITECTURES[self.layers]["latent"]
+            self.hidden = self.hidden or ARCHITECTURES[self.layers]["hidden"]
+        self.latent = check_sizes("latent", self.latent, self.layers)
+        self.hidden = check_layer_sizes("hidden", self.hidden)
+        if len(self.hidden) != self.layers:
+            raise ValueError(f"layers={self.layers} needs that many hidden stacks, got hidden={self.hidden}.")
+        self.k = check_k(self.k)
+        check_choice("objective", self.objective, BOUNDS)
+        check_choice("estimator", self.estimator, ESTIMATORS)
+
+
+CONFIGS = Registry(
+    IWAEConfig,
+    burda2016_l1={"layers": 1},
+    burda2016_l2={"layers": 2},
+    # A convolutional encoder and decoder over 28x28 binary images.
+    conv={"encoder": "conv", "decoder": "conv", "activation": "relu", "latent": (32,), "hidden": ((256,),)},
+    # Intensities in [0, 1] (e.g. Fashion-MNIST) under a Gaussian likelihood with learned scale.
+    gaussian={"likelihood": "gaussian", "activation": "relu", "latent": (32,), "hidden": ((256, 256),)},
+)
