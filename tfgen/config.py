@@ -188,13 +188,14 @@ def add_arguments(parser, config_class, registry=None, skip=()):
         value = getattr(default, f.name)
         kind = _kind(value)
         choices = f.metadata.get("choices")
-        extra = f" (choices: {', '.join(map(str, choices))})" if choices else ""
         shown = _text(value) if value is not None else "none"
-        kwargs = {"default": None, "help": f"{f.metadata.get('help', '')}{extra} [default: {shown}]",
+        kwargs = {"default": None, "help": f"{f.metadata.get('help', '')} [default: {shown}]",
                   "dest": f"model_{f.name}"}
         flag = "--" + f.name.replace("_", "-")
         if kind is bool:
             group.add_argument(flag, action=_BoolAction, **kwargs)
+        elif choices:
+            group.add_argument(flag, type=kind, choices=choices, **kwargs)
         else:
             group.add_argument(flag, type=kind, metavar=f.name.upper(), **kwargs)
 

@@ -35,9 +35,9 @@ class ImageModel:
     def build_blocks(self, latent):
         """Build the blocks for ``latent`` units feeding the decoder; return the encoder's width."""
         dims = self.config.dims
-        self.encoder.build((None, dims))
-        self.decoder.build((None, latent))
-        self.likelihood.build(self.decoder.compute_output_shape((None, latent)))
+        layers.build_once(self.encoder, (None, dims))
+        layers.build_once(self.decoder, (None, latent))
+        layers.build_once(self.likelihood, self.decoder.compute_output_shape((None, latent)))
         return self.encoder.compute_output_shape((None, dims))[-1]
 
     def flat(self, x):

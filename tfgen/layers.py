@@ -27,6 +27,13 @@ def _serializable(cls):
     return keras.saving.register_keras_serializable(package="tfgen")(cls)
 
 
+def build_once(layer, input_shape):
+    """``layer.build(input_shape)`` unless a call has built it already (building twice would
+    create its weights again)."""
+    if not layer.built:
+        layer.build(input_shape)
+
+
 def on_rows(fn, h, event_rank=1):
     """``fn`` applied to ``h [..., *event]`` reshaped to rows ``[n, *event]``; outputs reshaped back.
 

@@ -75,6 +75,7 @@ class LatentVariableModel(keras.Model):
 
     config_class = None
     configs = None
+    config = None
 
     def __init__(self, latent_names, k=1, bound="iwae", estimator="total", seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -93,6 +94,11 @@ class LatentVariableModel(keras.Model):
         """``(config, keras_kwargs)``: ``fields`` split into the model's ``config_class`` and
         Keras' own arguments (``trainable``, ``dtype``). Raises ``ValueError`` on bad values."""
         keras_kwargs = {key: fields.pop(key) for key in KERAS_ARGUMENTS if key in fields}
+        known = {f.name for f in dataclasses.fields(cls.config_class)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+                             f"its fields are {sorted(known)}.")
         return cls.config_class(**fields), keras_kwargs
 
     @classmethod

@@ -31,7 +31,7 @@ FAMILY_VERBS = ("train", "tune", "figures")
 
 
 def _family_help(family):
-    return (families.module(family, "cli").__doc__ or family).strip().splitlines()[0]
+    return (families.module(family, "cli").__doc__ or family).strip().splitlines()[0].replace("``", "")
 
 
 def add_run_arguments(parser, family):

@@ -31,7 +31,8 @@ NAMES = ("iwae", "vrnn", "infovae", "distortion")
 def module(family, part):
     """``zoo.<family>.<part>`` (``"cli"``, ``"family"``, ``"configs"``, ``"model"``), imported."""
     if family not in NAMES:
-        raise ValueError(f"Unknown family {family!r}; the zoo has {list(NAMES)}.")
+        raise ValueError(f"Unknown family {family!r} (a run or preset from another version of tfgen?); "
+                         f"the zoo has {list(NAMES)}.")
     return importlib.import_module(f"zoo.{family}.{part}")
 
 
@@ -40,13 +41,14 @@ def get(family):
     return module(family, "family").FAMILY
 
 
-def settings_of(args, config=None):
-    """A training command's settings as a run records them: its flags, and the resolved model
-    ``config`` (a dataclass) under ``"model"`` instead of the per-field model flags."""
+def settings_of(args, config=None, exclude=()):
+    """A training command's settings as a run records them: its flags but ``exclude`` (how to
+    start, not what to train), and the resolved model ``config`` (a dataclass) under ``"model"``
+    instead of the per-field model flags."""
     import dataclasses
 
     settings = {key: value for key, value in vars(args).items()
-                if key not in ("verb", "handler") and not key.startswith("model_")}
+                if key not in ("verb", "handler", *exclude) and not key.startswith("model_")}
     if config is not None:
         settings["model"] = dataclasses.asdict(config)
     return settings

@@ -66,9 +66,13 @@ def register(verbs):
 def load_model(source):
     """``(model, settings, run_dir)``: a finished run folder (``run_dir`` set) or a preset (``None``)."""
     from tfgen import presets, runs
+    from zoo import families
     from zoo import presets as zoo_presets
 
     if os.path.isdir(source) and not os.path.exists(os.path.join(source, presets.METADATA)):
+        config_path = os.path.join(source, runs.CONFIG)
+        if os.path.exists(config_path):  # register the family's model classes with Keras
+            families.module(runs.read_json(config_path).get("family"), "model")
         model, settings = runs.load(source)
         return model, settings, source
     folder = presets.resolve(source)

@@ -116,3 +116,23 @@ def test_real_binarized_mnist_and_fashion_mnist():
     assert set(np.unique(test)) == {0, 1} and 0.1 < test.mean() < 0.2
     fashion = data.load_images("fashion_mnist", "test")
     assert fashion.shape == (10000, 28, 28, 1) and fashion.max() == 255
+
+
+def test_epoch_batches_depend_only_on_seed_and_epoch():
+    x = np.arange(23, dtype="float32")[:, None]
+    full, steps = data.epoch_batches(x, 5, seed=3, first_epoch=0, epochs=4)
+    tail, _ = data.epoch_batches(x, 5, seed=3, first_epoch=2, epochs=4)
+    full = [b.numpy() for b in full]
+    assert steps == 5 and len(full) == 20
+    for a, b in zip(full[10:], tail):
+        np.testing.assert_array_equal(a, b)
+    for epoch in range(4):  # every epoch is a permutation of the data ...
+        np.testing.assert_array_equal(np.sort(np.concatenate(full[5 * epoch:5 * epoch + 5])[:, 0]), x[:, 0])
+    assert not np.array_equal(np.concatenate(full[:5]), np.concatenate(full[5:10]))  # ... a new one
+
+
+def test_dynamic_binarization_draws_bernoulli_batches():
+    x = np.full((4000, 1), 0.3, dtype="float32")
+    batches, _ = data.epoch_batches(x, 1000, seed=0, first_epoch=0, epochs=1, dynamic_binarization=True)
+    values = np.concatenate([b.numpy() for b in batches])
+    assert set(np.unique(values)) == {0.0, 1.0} and abs(values.mean() - 0.3) < 0.03

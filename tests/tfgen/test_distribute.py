@@ -30,7 +30,7 @@ with strategy.scope():
     exact_model.compile(optimizer=keras.optimizers.SGD(1e-3))
 logs = exact_model.evaluate(x, batch_size=32, verbose=0, return_dict=True)
 with strategy.scope():
-    model = IWAE(input_dim=16, hidden=((8,),), latent=(2,), k=3, seed=0)
+    model = IWAE(image_shape=(4, 4, 1), hidden=((8,),), latent=(2,), k=3, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
 data = (np.random.default_rng(0).random((64, 16)) < 0.3).astype("float32")
 history = model.fit(data, batch_size=16, epochs=3, verbose=0).history
@@ -70,7 +70,7 @@ def test_mirrored_strategy_fits_an_iwae(mirrored):
 
 
 def _iwae(k=5):
-    return IWAE(input_dim=16, hidden=((32, 32),), latent=(4,), k=k, seed=0)
+    return IWAE(image_shape=(4, 4, 1), hidden=((32, 32),), latent=(4,), k=k, seed=0)
 
 
 def test_mixed_precision_keeps_the_bound_in_float32():

@@ -46,7 +46,7 @@ def test_heads_on_sample_dimensions_equal_row_by_row():
 
 def test_encode_split_gives_the_same_log_weights():
     x = (np.random.default_rng(2).random((6, 16)) < 0.3).astype("float32")
-    model = IWAE(input_dim=16, hidden=((8,), (8,)), latent=(4, 2), layers=2, seed=0)
+    model = IWAE(image_shape=(4, 4, 1), hidden=((8,), (8,)), latent=(4, 2), layers=2, seed=0)
     model.build()
     whole = model.log_weights(x, 7, seed=3)
     split = model.log_weights_from(x, model.encode(x), 7, seed=3)
@@ -71,7 +71,7 @@ def test_log_likelihood_reuses_the_encoder_with_the_same_estimates():
     x = (np.random.default_rng(3).random((10, 16)) < 0.3).astype("float32")
 
     def estimate(wrap):
-        model = IWAE(input_dim=16, hidden=((8,),), latent=(3,), seed=0)
+        model = IWAE(image_shape=(4, 4, 1), hidden=((8,),), latent=(3,), seed=0)
         model.build()
         model.set_weights([np.full_like(w, 0.1 * (i + 1)) for i, w in enumerate(model.get_weights())])
         return evaluation.log_likelihood(wrap(model), x, k=40, max_rows=60, verbose=0)  # chunks of 6 + rest

@@ -56,6 +56,6 @@ def test_constructor_refuses_bad_settings():
     with pytest.raises(ValueError, match="k must be"):
         linear_gaussian.LinearGaussian(k=0)
     with pytest.raises(ValueError, match="Unknown objective"):
-        linear_gaussian.LinearGaussian(objective="rws")
+        linear_gaussian.LinearGaussian(bound="rws")
     with pytest.raises(ValueError, match="Unknown gradient estimator"):
         linear_gaussian.LinearGaussian(estimator="reinforce")

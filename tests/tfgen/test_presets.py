@@ -16,7 +16,7 @@ from zoo import iwae
 
 def tiny_model(seed=0):
     keras.utils.set_random_seed(seed)
-    model = iwae.IWAE(input_dim=6, hidden=((8,),), latent=(2,), k=3, seed=seed)
+    model = iwae.IWAE(image_shape=(6, 1, 1), hidden=((8,),), latent=(2,), k=3, seed=seed)
     model.adapt(np.random.default_rng(seed).integers(0, 2, (20, 6)))
     model.compile(optimizer=iwae.paper_optimizer(3e-3))
     return model
@@ -75,7 +75,7 @@ def test_load_preset_returns_compiled_model_with_same_weights(preset_dir):
 
 
 def test_uncompiled_model_loads_with_default_optimizer(tmp_path):
-    model = iwae.IWAE(input_dim=6, hidden=((8,),), latent=(2,))
+    model = iwae.IWAE(image_shape=(6, 1, 1), hidden=((8,),), latent=(2,))
     model.build()
     presets.save_to_preset(model, str(tmp_path / "p"), {"dataset": "digits"})
     assert "optimizer" not in presets.read_metadata(str(tmp_path / "p"))
@@ -180,7 +180,7 @@ class KLConstrainedIWAE(ConstrainedModel, iwae.IWAE):
 
 
 def test_dual_optimizer_is_recorded_and_restored(tmp_path):
-    model = KLConstrainedIWAE(input_dim=6, hidden=((8,),), latent=(2,))
+    model = KLConstrainedIWAE(image_shape=(6, 1, 1), hidden=((8,),), latent=(2,))
     model.build()
     model.compile(optimizer=keras.optimizers.Adam(2e-3), dual_optimizer=keras.optimizers.SGD(0.25))
     presets.save_to_preset(model, str(tmp_path / "p"), {"dataset": "digits"})

@@ -11,7 +11,7 @@ EVAL_K = 20
 
 
 def build_model(units, **config):
-    model = iwae.IWAE(input_dim=64, hidden=((units,),), latent=(4,), seed=0, **config)
+    model = iwae.IWAE(image_shape=(8, 8, 1), hidden=((units,),), latent=(4,), seed=0, **config)
     model.adapt(data.load_images("digits", "train").reshape(-1, 64))
     return model
 

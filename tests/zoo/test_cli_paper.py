@@ -1,14 +1,16 @@
-"""`tfgen train` with the paper's schedule: truncation labels, kill + resume, --checkpoint i, warm starts."""
+"""`tfgen train iwae` with the paper's schedule: truncation labels, kill + resume, --from-stage, warm starts."""
 import json
 
 import numpy as np
 import pytest
 
-from tfgen import callbacks, runs
-from zoo import cli, iwae
+from tfgen import runs
+from zoo import cli
+from zoo.iwae import protocol
+from zoo.iwae.model import paper_optimizer
 
-TINY = ["train", "--dataset", "digits", "--model", "iwae", "--k", "2", "--layers", "1", "--schedule", "paper",
-        "--batch-size", "100", "--seed", "3", "--verbose", "0"]
+TINY = ["train", "iwae", "--dataset", "digits", "--objective", "iwae", "--k", "2", "--layers", "1",
+        "--schedule", "paper", "--batch-size", "100", "--seed", "3", "--verbose", "0"]
 
 
 def weights(path):
@@ -40,42 +42,44 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, monkeypatch)
         if len(steps) == 5 * 13 + 4:
             raise Killed
 
-    monkeypatch.setattr(callbacks.TrainingCheckpoint, "on_train_batch_end", kill_in_epoch_six, raising=False)
-    with pytest.raises(Killed):
-        cli.main(TINY + ["--passes", "6", "--out", broken])
+    monkeypatch.setattr(runs._Checkpointer, "on_train_batch_end", kill_in_epoch_six, raising=False)
+    with pytest.raises(Killed):  # checkpoints at stage ends only: the last full one is after stage 1
+        cli.main(TINY + ["--passes", "6", "--checkpoint-every", "100", "--out", broken])
     monkeypatch.undo()
-    state = json.loads((tmp_path / "broken" / "checkpoints" / "latest.json").read_text())
-    assert state["epoch"] == 4  # stage ends only: the last full checkpoint is after stage 1
-    assert cli.main(TINY + ["--passes", "6", "--out", broken, "--resume"]) == 0
+    state = json.loads(open(f"{runs.latest_checkpoint(broken)}/state.json").read())
+    assert state["epoch"] == 4
+    assert cli.main(TINY + ["--passes", "6", "--checkpoint-every", "100", "--out", broken, "--resume"]) == 0
     assert_same(whole, broken)
     # The recorded wall time counts the 4 checkpointed epochs and the resumed ones, not the lost work.
     resumed = json.loads((tmp_path / "broken" / "metrics.json").read_text())["train_seconds"]
     assert state["train_seconds"] > 0 and resumed > state["train_seconds"]
 
 
-def test_checkpoint_i_restarts_at_stage_i(tmp_path):
+def test_from_stage_i_restarts_at_stage_i(tmp_path):
     whole = str(tmp_path / "whole")
-    assert cli.main(TINY + ["--passes", "5", "--out", whole, "--checkpoint-every", "1"]) == 0
+    assert cli.main(TINY + ["--passes", "5", "--out", whole]) == 0
     first = weights(whole)
-    assert sorted(p.name for p in (tmp_path / "whole" / "checkpoints").glob("stage*.keras")) == [
-        "stage0.keras", "stage1.keras", "stage2.keras", "stage3.keras"]
-    assert cli.main(TINY + ["--passes", "5", "--out", whole, "--checkpoint", "1"]) == 0  # redo epochs 2..5
+    kept = [int(c.rsplit("-", 1)[1]) for c in runs.checkpoints(whole)]
+    assert kept == [1, 4, 5]  # stage ends (after stages 0..2) are kept, other epochs pruned
+    assert cli.main(TINY + ["--passes", "5", "--out", whole, "--from-stage", "1"]) == 0  # redo epochs 2..5
     for x, y in zip(first, weights(whole)):
         np.testing.assert_array_equal(x, y)
-    assert cli.main(TINY + ["--passes", "5", "--out", whole, "--checkpoint", "1", "--resume"]) == 2
+    assert cli.main(TINY + ["--passes", "5", "--out", whole, "--from-stage", "2"]) == 0
+    constant = ["constant" if a == "paper" else a for a in TINY]
+    assert cli.main(constant + ["--out", whole, "--from-stage", "1"]) == 2
 
 
 def test_warm_starts_take_the_other_kinds_weights(tmp_path):
     vae = str(tmp_path / "vae")
-    args = ["train", "--dataset", "digits", "--layers", "1", "--schedule", "paper", "--passes", "1",
+    args = ["train", "iwae", "--dataset", "digits", "--layers", "1", "--schedule", "paper", "--passes", "1",
             "--batch-size", "100", "--verbose", "0"]
-    assert cli.main(args + ["--model", "vae", "--k", "1", "--out", vae]) == 0
+    assert cli.main(args + ["--objective", "vae", "--k", "1", "--out", vae]) == 0
     source, _ = runs.load(vae)
-    model = cli.iwae_paper.warm_start(vae, "iwae", 50, optimizer=iwae.paper_optimizer())
-    assert (model.objective, model.k) == ("iwae", 50)
+    model = protocol.warm_start(vae, "iwae", 50, optimizer=paper_optimizer())
+    assert (model.config.objective, model.k) == ("iwae", 50)
     for x, y in zip(source.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(x, y)
-    trained, _ = callbacks.load_checkpoint(f"{vae}/checkpoints", "latest")
+    trained, _ = runs.load_checkpoint(runs.latest_checkpoint(vae))
     assert int(model.optimizer.iterations) == int(trained.optimizer.iterations) == 13
     for mine, theirs in zip(model.optimizer.variables, trained.optimizer.variables):
         if not mine.path.endswith("learning_rate"):
@@ -84,12 +88,12 @@ def test_warm_starts_take_the_other_kinds_weights(tmp_path):
     out = str(tmp_path / "iwae_to_vae")
     assert cli.main(args + ["--exp", "iwae_to_vae", "--init-from", vae, "--out", out]) == 0
     warm, settings = runs.load(out)
-    assert (warm.objective, warm.k) == ("iwae", 50) and settings["exp"] == "iwae_to_vae"
+    assert (warm.config.objective, warm.k) == ("iwae", 50) and settings["exp"] == "iwae_to_vae"
     metrics = json.loads((tmp_path / "iwae_to_vae" / "metrics.json").read_text())
     assert metrics["schedule"]["stages"] == [{"epochs": 1, "learning_rate": 1e-4}]
     assert metrics["schedule"]["full_passes"] == 3 ** 7
     assert cli.main(args + ["--exp", "vae_to_iwae", "--init-from", out, "--out", str(tmp_path / "back")]) == 0
-    assert runs.load(str(tmp_path / "back"))[0].objective == "vae"
+    assert runs.load(str(tmp_path / "back"))[0].config.objective == "vae"
 
 
 def test_bad_paper_arguments_fail_before_training(tmp_path, capsys):
@@ -99,4 +103,4 @@ def test_bad_paper_arguments_fail_before_training(tmp_path, capsys):
     assert cli.main(TINY + ["--exp", "iwae_to_vae", "--out", out]) == 2
     assert "--init-from" in capsys.readouterr().err
     assert cli.main(TINY + ["--resume", "--out", out]) == 2
-    assert "No checkpoint 'latest'" in capsys.readouterr().err
+    assert "holds no checkpoint" in capsys.readouterr().err

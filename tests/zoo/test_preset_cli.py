@@ -26,7 +26,7 @@ def run_cli(capsys, *argv):
 @pytest.fixture
 def tiny_run(tmp_path):
     keras.utils.set_random_seed(0)
-    model = iwae.IWAE(input_dim=64, hidden=((8,),), latent=(2,), k=2, seed=0)
+    model = iwae.IWAE(image_shape=(8, 8, 1), hidden=((8,),), latent=(2,), k=2, seed=0)
     model.adapt(np.full((1, 64), 0.3))
     model.compile(optimizer=iwae.paper_optimizer(2e-3))
     run = tmp_path / "run"

@@ -95,8 +95,9 @@ def _check_args(args):
     tfgen_config.check_float("--learning-rate", args.learning_rate, 0.0, strict=True)
     if args.beta_1 is not None:
         tfgen_config.check_float("--beta-1", args.beta_1, 0.0, 1.0)
-    if args.from_stage is not None and args.schedule != "paper":
-        raise ValueError("--from-stage restarts a stage of --schedule paper.")
+    if args.from_stage is not None and (args.schedule != "paper" or args.from_stage < 1):
+        raise ValueError(f"--from-stage restarts stage i >= 1 of --schedule paper, got {args.from_stage} "
+                         f"with --schedule {args.schedule}.")
     if args.exp != "train" and not args.init_from:
         raise ValueError(f"--exp {args.exp} needs --init-from, the run directory to start from.")
     if args.exp == "train" and args.init_from:
@@ -126,7 +127,7 @@ def train(args):
     config = _config(args, spec)
     eval_k = tfgen_config.check_k(args.eval_k if args.eval_k is not None else config.k)
     schedule = _schedule(args)
-    settings = settings_of(args, config)
+    settings = settings_of(args, config, exclude=("from_stage",))
     resume_epoch = None if args.from_stage is None else schedule.start_of(args.from_stage)
     run = runs.Run(args.out, settings, FAMILY.name, overwrite=args.overwrite, resume=args.resume,
                    resume_epoch=resume_epoch)

@@ -57,10 +57,10 @@ class IWAE(ImageModel, LatentVariableModel):
         features = self.build_blocks(c.latent[0])
         inputs = (None, features)
         for layer, units in zip(self.posteriors, c.latent):
-            layer.build(inputs)
+            layers.build_once(layer, inputs)
             inputs = (None, units)
         for i, layer in enumerate(self.priors):
-            layer.build((None, c.latent[i + 1]))
+            layers.build_once(layer, (None, c.latent[i + 1]))
         self.built = True
 
     def log_weights(self, x, k, estimator="total", seed=None, training=False):

@@ -6,11 +6,11 @@ registered preset's metadata. New presets are made from a run directory with
 ``tfgen preset RUN --name NAME`` (:mod:`zoo.presets.build`). What a preset's test figure is,
 on which test data, and how it samples depends on its family (:mod:`zoo.families`).
 """
-import importlib
 import json
 import os
 
 from tfgen import presets, runs
+from zoo import families
 
 DIRECTORY = os.path.dirname(os.path.abspath(__file__))
 presets.register_directory(DIRECTORY)
@@ -23,11 +23,11 @@ def load(preset, compile=True, cache_dir=None, metadata_sha256=None):
     that defines the model, then builds it (:func:`tfgen.presets.load_preset`).
     """
     folder = presets.resolve(preset, cache_dir=cache_dir, metadata_sha256=metadata_sha256)
-    module = read_config(folder)["model"]["module"]
-    if module.split(".")[0] != "zoo":
-        raise ValueError(f"Preset {preset!r} holds a model from {module!r}, not a zoo model; "
+    family = read_config(folder).get("family")
+    if family not in families.NAMES:
+        raise ValueError(f"Preset {preset!r} holds no zoo family's model (family {family!r}); "
                          "import its module and use tfgen.presets.load_preset.")
-    importlib.import_module(module)
+    families.module(family, "model")  # registers the family's model classes with Keras
     return presets.load_preset(folder, compile=compile)
 
 

@@ -1,0 +1,132 @@
+"""The run driver: folders, checkpoints with exact resume, NaN stop, time budget, history."""
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from tfgen import data, runs
+from tfgen.errors import DivergedError
+from zoo.iwae.model import IWAE, paper_optimizer
+
+X = (np.random.default_rng(0).random((60, 6)) < 0.5).astype("float32")
+SETTINGS = {"dataset": "toy", "batch_size": 20, "epochs": 4}
+
+
+def tiny_model(seed=0, learning_rate=1e-3):
+    keras.utils.set_random_seed(seed)
+    model = IWAE(image_shape=(6, 1, 1), latent=(3,), hidden=((8,),), k=2, seed=seed)
+    model.build()
+    model.compile(optimizer=paper_optimizer(learning_rate))
+    return model
+
+
+def epochs_from(first, epochs=4):
+    return data.epoch_batches(X, 20, seed=1, first_epoch=first, epochs=epochs)[0]
+
+
+def train(out, epochs, resume=False, overwrite=False, settings=SETTINGS, **fit):
+    run = runs.Run(out, {**settings, "epochs": epochs}, "iwae", resume=resume, overwrite=overwrite)
+    model = run.restore() or tiny_model()
+    history = run.fit(model, lambda first: epochs_from(first, epochs), epochs, steps_per_epoch=3, verbose=0,
+                      **fit)
+    return run, model, history
+
+
+def test_a_finished_run_holds_config_weights_metrics_history_logs_and_checkpoints(tmp_path):
+    run, model, history = train(tmp_path / "run", 4, checkpoint_every=2)
+    metrics = run.finish(model, test_figure=-1.5)
+    names = set(os.listdir(tmp_path / "run"))
+    assert {"config.json", "model.weights.h5", "metrics.json", "history.csv", "logs", "checkpoints"} <= names
+    assert [os.path.basename(c) for c in runs.checkpoints(tmp_path / "run")] == ["epoch-000002", "epoch-000004"]
+    assert metrics["status"] == "finished" and metrics["epochs"] == 4 and metrics["test_figure"] == -1.5
+    assert set(metrics["final_train"]) >= {"loss", "elbo", "iwae_k2"} and len(history["loss"]) == 4
+    loaded, settings = runs.load(tmp_path / "run")
+    assert settings["epochs"] == 4 and json.loads((tmp_path / "run" / "config.json").read_text())["family"] == "iwae"
+    np.testing.assert_array_equal(loaded.log_weights(X, 3, seed=2).log_w.numpy(),
+                                  model.log_weights(X, 3, seed=2).log_w.numpy())
+
+
+def test_resume_gives_the_weights_optimizer_and_noise_of_an_uninterrupted_run(tmp_path):
+    _, straight, _ = train(tmp_path / "straight", 4)
+    train(tmp_path / "killed", 2)  # as if killed after epoch 2
+    run, resumed, history = train(tmp_path / "killed", 4, resume=True)
+    assert run.initial_epoch == 2 and len(history["loss"]) == 4
+    assert int(resumed.optimizer.iterations) == int(straight.optimizer.iterations) == 12
+    for a, b in zip(straight.weights + straight.optimizer.variables, resumed.weights + resumed.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    rows = list(csv.DictReader(open(tmp_path / "killed" / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+
+
+def test_checkpoints_appear_whole_or_not_at_all(tmp_path):
+    train(tmp_path / "run", 2)
+    half = tmp_path / "run" / "checkpoints" / ".tmp-killed"  # a kill during a checkpoint write
+    half.mkdir()
+    (half / "model.keras").write_bytes(b"partial")
+    assert runs.latest_checkpoint(tmp_path / "run").endswith("epoch-000002")
+    run, _, _ = train(tmp_path / "run", 3, resume=True)
+    assert run.initial_epoch == 2
+
+
+def test_resume_refuses_changed_settings_and_a_folder_without_checkpoints(tmp_path):
+    train(tmp_path / "run", 2)
+    with pytest.raises(ValueError, match=r"batch_size: 20 -> 50"):
+        train(tmp_path / "run", 4, resume=True, settings={**SETTINGS, "batch_size": 50})
+    with pytest.raises(ValueError, match="holds no checkpoint"):
+        runs.Run(tmp_path / "empty", SETTINGS, "iwae", resume=True)
+    with pytest.raises(ValueError, match="either --overwrite"):
+        runs.Run(tmp_path / "run", SETTINGS, "iwae", resume=True, overwrite=True)
+
+
+def test_an_existing_run_is_refused_unless_overwritten(tmp_path):
+    train(tmp_path / "run", 1)
+    with pytest.raises(ValueError, match="already holds a run"):
+        runs.Run(tmp_path / "run", SETTINGS, "iwae")
+    runs.Run(tmp_path / "run", SETTINGS, "iwae", overwrite=True)
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        runs.Run(tmp_path / "file", SETTINGS, "iwae")
+
+
+def test_a_diverging_run_stops_keeps_its_last_good_checkpoint_and_writes_no_weights(tmp_path):
+    out = tmp_path / "run"
+    train(out, 1)
+    good = runs.load_checkpoint(runs.latest_checkpoint(out))[0].get_weights()
+    run = runs.Run(out, {**SETTINGS, "epochs": 3}, "iwae", resume=True)
+    model = run.restore()
+    model.optimizer.learning_rate.assign(1e12)  # diverges within the next epoch
+    with pytest.raises(DivergedError, match=r"epoch 2.*epoch-000001"):
+        run.fit(model, lambda first: epochs_from(first, 3), 3, steps_per_epoch=3, verbose=0)
+    assert runs.latest_checkpoint(out).endswith("epoch-000001")
+    for a, b in zip(good, runs.load_checkpoint(runs.latest_checkpoint(out))[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    metrics = json.loads((out / "metrics.json").read_text())  # valid JSON
+    assert metrics["status"] == "diverged" and not os.path.exists(out / "model.weights.h5")
+
+
+def test_a_time_budget_ends_at_an_epoch_boundary_and_is_recorded(tmp_path):
+    run, model, history = train(tmp_path / "run", 4, max_minutes=1e-9)
+    assert len(history["loss"]) == 1 and int(model.optimizer.iterations) == 3
+    assert run.finish(model)["status"] == "time_budget"
+    assert runs.latest_checkpoint(tmp_path / "run").endswith("epoch-000001")
+
+
+class LateColumn(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 2:
+            logs["val_figure"] = float(epoch)
+
+
+def test_history_has_every_column_even_one_first_logged_late(tmp_path):
+    train(tmp_path / "run", 4, callbacks=[LateColumn()])
+    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert rows[0]["epoch"] == "1" and rows[2]["val_figure"] == "2.0" and rows[3]["val_figure"] == ""
+
+
+def test_metrics_json_stays_valid_json_with_non_finite_values(tmp_path):
+    runs.update_metrics(tmp_path, figure=float("nan"), nested={"a": float("inf"), "b": 1.0})
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"figure": None, "nested": {"a": None, "b": 1.0}}
