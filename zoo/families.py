@@ -63,6 +63,20 @@ def of(model):
     return get(parts[1])
 
 
+def _flag(key, value):
+    """``["--key value"]`` for a recorded setting (``[]`` when unset; lists comma-separated,
+    one ``;`` between nested lists)."""
+    flag = "--" + key.replace("_", "-")
+    if value is True:
+        return [flag]
+    if value is None or value is False:
+        return []
+    if isinstance(value, (list, tuple)):
+        value = ";".join(",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in value) \
+            if any(isinstance(v, (list, tuple)) for v in value) else ",".join(map(str, value))
+    return [f"{flag} {value}"]
+
+
 class Family:
     """Hooks of one family; the defaults are those of image models scored by IWAE_k.
 
@@ -110,14 +124,20 @@ class Family:
         return metrics.get("epochs", settings.get("epochs"))
 
     def command(self, settings):
-        """The training command rebuilt from a run's recorded settings."""
+        """The training command rebuilt from a run's recorded settings: its flags, then the model
+        fields that differ from its named configuration's (``--config``)."""
+        import dataclasses
+        import json
+
+        registry = module(self.name, "configs").CONFIGS
+        named = dataclasses.asdict(registry.get(settings.get("config") or registry.names()[0]))
         flags = []
         for key, value in settings.items():
-            flag = "--" + key.replace("_", "-")
-            if value is True:
-                flags.append(flag)
-            elif value is not None and value is not False:
-                flags.append(f"{flag} {','.join(map(str, value)) if isinstance(value, list) else value}")
+            if key not in ("model", "overwrite", "resume"):
+                flags += _flag(key, value)
+        for key, value in settings.get("model", {}).items():
+            if key not in ("seed", "image_shape") and json.dumps(value) != json.dumps(named.get(key)):
+                flags += _flag(key, value)
         return " ".join([f"tfgen train {self.name}"] + flags)
 
     def sample(self, model, settings, out, num=None, seed=None, scale=4, steps=None):

@@ -87,7 +87,7 @@ def test_mixed_precision_keeps_the_bound_in_float32():
         history = mixed.fit(x, batch_size=16, epochs=2, verbose=0).history
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    assert mixed.likelihood.trunk.dense[0].compute_dtype == "float16"
+    assert mixed.decoder.dense[0].compute_dtype == "float16"
     assert isinstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer)
     assert lw.log_w.dtype == "float32" and lw.log_px_z.dtype == "float32"
     expected = reference.log_weights(x, 5, seed=1)
