@@ -14,8 +14,8 @@ class InfoVAEFamily(Family):
 
     The test figure is ``log p(x)`` by the IWAE_k estimate (Burda, Grosse & Salakhutdinov,
     "Importance Weighted Autoencoders", ICLR 2016), nats per example, with ``k = 1000`` by
-    default (the authors report no likelihood; a fifth of the cost of the IWAE family's 5000,
-    since a decoder of the authors' 1024-unit layers dominates the cost). Beside it
+    default (the authors report no likelihood; the cost grows linearly in k, and 1000 is a
+    fifth of the IWAE family's 5000 decoder passes of the authors' 1024-unit MLP). Beside it
     :meth:`measure` reports the Lagrangian's parts on the same examples
     (:func:`zoo.infovae.model.held_out_measures`): ``consistency``, ``rate``, ``mmd``
     (10000 x MMD^2 over shuffled batches of :data:`MMD_BATCH`) and ``mutual_information``
@@ -52,13 +52,14 @@ class InfoVAEFamily(Family):
         that differ from its named configuration, then the other flags."""
         from zoo.infovae.configs import CONFIGS
 
-        registry = CONFIGS[settings.get("method", "infovae")]
+        method, fields = settings.get("method", "infovae"), settings.get("model") or {}
+        registry = CONFIGS[method]
         named = registry.get(settings.get("config") or registry.names()[0])
-        flags = [f"--model {settings.get('method', 'infovae')}"]
+        flags = [f"--model {method}"]
         for f in dataclasses.fields(named):
-            value = (settings.get("model") or {}).get(f.name)
-            if f.metadata.get("flag", True) and f.name != "image_shape" and value is not None \
-                    and _plain(value) != _plain(getattr(named, f.name)):
+            value = fields.get(f.name)
+            differs = value is not None and _plain(value) != _plain(getattr(named, f.name))
+            if differs and f.metadata.get("flag", True) and f.name != "image_shape":
                 flags.append(f"--{f.name.replace('_', '-')} {_plain(value)}")
         for key, value in settings.items():
             if key in ("family", "method", "model", "overwrite", "resume") or value is None or value is False:
