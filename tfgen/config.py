@@ -24,6 +24,10 @@ BOUNDS = ("iwae", "vae", "elbo")
 ESTIMATORS = ("total", "path")
 NETWORKS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_fixed")
+# Kernels and estimators of the maximum mean discrepancy (the functions live in tfgen.divergences);
+# distinct names from ESTIMATORS, which are gradient estimators.
+MMD_KERNELS = ("authors", "rbf", "imq")
+MMD_ESTIMATORS = ("biased", "unbiased")
 
 
 def field(default, help, choices=None, flag=True):
@@ -112,7 +116,8 @@ class ImageConfig:
     encoder: str = field("mlp", "network from the data to the first stochastic layer", choices=NETWORKS)
     decoder: str = field("mlp", "network from the first stochastic layer to the likelihood", choices=NETWORKS)
     likelihood: str = field("bernoulli", "p(x|z): bernoulli for binary pixels; gaussian (learned scale, "
-                            "at least 1/256) or gaussian_fixed for intensities in [0, 1]", choices=LIKELIHOODS)
+                            "at least 1/256) or gaussian_fixed for intensities in [0, 1]",
+                            choices=LIKELIHOODS)
     likelihood_scale: float = field(0.1, "standard deviation of the gaussian_fixed likelihood, in the "
                                     "units of the data (pixels in [0, 1])")
     activation: str = field("tanh", "activation of the deterministic hidden layers")
@@ -158,8 +163,9 @@ class Registry:
         return self.config_class(**{**self.configs[name], **overrides})
 
     def describe(self):
-        return "; ".join(f"{name}: {', '.join(f'{k}={_text(v)}' for k, v in fields.items()) or 'the defaults'}"
-                         for name, fields in self.configs.items())
+        described = {name: ", ".join(f"{k}={_text(v)}" for k, v in fields.items()) or "the defaults"
+                     for name, fields in self.configs.items()}
+        return "; ".join(f"{name}: {text}" for name, text in described.items())
 
 
 def _text(value):

@@ -1,11 +1,13 @@
 """Divergences from samples: maximum mean discrepancy, and the mutual information I_q(x; z).
 
-Maximum mean discrepancy (Gretton et al. 2012, JMLR, eqs. 2-5) between distributions
+Maximum mean discrepancy (Gretton, Borgwardt, Rasch, Schölkopf & Smola, "A Kernel Two-Sample
+Test", JMLR 2012, eqs. 2-5) between distributions
 ``P`` and ``Q`` in the reproducing-kernel Hilbert space of a kernel ``k``:
 
     MMD^2(P, Q) = E k(a, a') + E k(b, b') - 2 E k(a, b),   a, a' ~ P,  b, b' ~ Q.
 
-From ``a_1..a_n ~ P`` and ``b_1..b_m ~ Q``:
+Its estimators from ``a_1..a_n ~ P`` and ``b_1..b_m ~ Q`` (:data:`MMD_ESTIMATORS`, named
+apart from the gradient estimators of :mod:`tfgen.objectives`):
 
 * ``"biased"`` (V-statistic): every mean over all pairs, diagonals included; always
   ``>= 0`` (it is a squared RKHS norm) but ``E >= MMD^2``: for ``P = Q`` it is about
@@ -13,20 +15,23 @@ From ``a_1..a_n ~ P`` and ``b_1..b_m ~ Q``:
 * ``"unbiased"`` (U-statistic, Gretton et al. eq. 3): the ``a-a`` and ``b-b`` means leave
   out the diagonal ``i = j``; ``E = MMD^2`` exactly, so it can be negative when ``P = Q``.
 
-Kernels (:data:`KERNELS`), for ``a, b`` in ``R^d``:
+Kernels (:data:`KERNELS`, named in :data:`tfgen.config.MMD_KERNELS`), for ``a, b`` in ``R^d``:
 
 * ``"authors"``: ``exp(-mean_i (a_i - b_i)^2 / d)`` = ``exp(-||a - b||^2 / d^2)``, the kernel
-  of the InfoVAE / LagVAE code (Zhao, Song & Ermon 2018; ``utils.compute_kernel``);
+  of the InfoVAE / LagVAE code (Zhao, Song & Ermon, "The Information Autoencoding Family: A
+  Lagrangian Perspective on Latent Variable Generative Models", UAI 2018;
+  ``utils.compute_kernel``);
 * ``"rbf"``: Gaussian ``exp(-||a - b||^2 / (2 h^2))`` with bandwidth ``h`` (default
   ``sqrt(d)``);
-* ``"imq"``: inverse multiquadratic ``C / (C + ||a - b||^2)`` with ``C = 2 d h^2`` (Tolstikhin
-  et al. 2018, WAE, sec. 4, with ``h`` the prior's scale, default 1).
+* ``"imq"``: inverse multiquadratic ``C / (C + ||a - b||^2)`` with ``C = 2 d h^2`` (Tolstikhin,
+  Bousquet, Gelly & Schölkopf, "Wasserstein Auto-Encoders", ICLR 2018, sec. 4, with ``h`` the
+  prior's scale, default 1).
 """
 import math
 
 import tensorflow as tf
 
-ESTIMATORS = ("biased", "unbiased")
+from tfgen.config import MMD_ESTIMATORS, MMD_KERNELS
 
 
 def _squared_distances(a, b):
@@ -57,7 +62,7 @@ def imq_kernel(a, b, bandwidth=None):
     return c / (c + _squared_distances(a, b))
 
 
-KERNELS = {"authors": authors_kernel, "rbf": rbf_kernel, "imq": imq_kernel}
+KERNELS = dict(zip(MMD_KERNELS, (authors_kernel, rbf_kernel, imq_kernel)))
 
 
 def get_kernel(kernel):
@@ -71,9 +76,10 @@ def get_kernel(kernel):
     return KERNELS[kernel]
 
 
-def check_estimator(estimator):
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"Unknown MMD estimator {estimator!r}; choose one of {ESTIMATORS}.")
+def check_mmd_estimator(estimator):
+    """``estimator`` if it names an MMD estimator (:data:`MMD_ESTIMATORS`), else ``ValueError``."""
+    if estimator not in MMD_ESTIMATORS:
+        raise ValueError(f"Unknown MMD estimator {estimator!r}; choose one of {list(MMD_ESTIMATORS)}.")
     return estimator
 
 
@@ -84,7 +90,7 @@ def mmd(samples_a, samples_b, kernel="authors", estimator="biased", bandwidth=No
     for the kernels and estimators.
     """
     k = get_kernel(kernel)
-    check_estimator(estimator)
+    check_mmd_estimator(estimator)
     a = tf.convert_to_tensor(samples_a)
     b = tf.cast(samples_b, a.dtype)
     if a.shape.rank != 2 or b.shape.rank != 2:
@@ -100,7 +106,6 @@ def mmd(samples_a, samples_b, kernel="authors", estimator="biased", bandwidth=No
 def _off_diagonal_mean(matrix):
     n = tf.cast(tf.shape(matrix)[0], matrix.dtype)
     return (tf.reduce_sum(matrix) - tf.linalg.trace(matrix)) / (n * (n - 1.0))
-
 
 
 def diagonal_gaussian_log_prob_matrix(z, loc, scale):
@@ -124,8 +129,9 @@ def mutual_information(z, loc, scale, chunk=1024):
     """Estimate ``I_q(x; z)`` of a diagonal-Gaussian encoder over ``n`` data points.
 
     With ``z_i ~ q(z | x_i) = N(loc_i, diag(scale_i^2))`` (all ``[n, d]``) and the aggregate
-    posterior ``q(z) = (1/n) sum_j q(z | x_j)`` over the same ``n`` points (Hoffman & Johnson
-    2016, "ELBO surgery"):
+    posterior ``q(z) = (1/n) sum_j q(z | x_j)`` over the same ``n`` points (Hoffman & Johnson,
+    "ELBO surgery: yet another way to carve up the variational evidence lower bound", NIPS
+    2016 workshop on approximate inference):
 
         I_q(x; z) = E_x KL(q(z|x) || q(z))
                  ~= (1/n) sum_i [ log q(z_i | x_i) - log (1/n) sum_j q(z_i | x_j) ].

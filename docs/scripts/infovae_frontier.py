@@ -1,18 +1,18 @@
-"""Mutual information vs consistency for InfoVAE and LagVAE (Zhao, Song & Ermon 2018, fig. 3).
+"""Mutual information vs consistency for InfoVAE and LagVAE (Zhao, Song & Ermon, "The Information
+Autoencoding Family: A Lagrangian Perspective on Latent Variable Generative Models", UAI 2018, fig. 3).
 
-Train the grids (each family sequentially in one process; a finished run is skipped, so an
-interrupted job resumes where it stopped), then plot from the run directories::
+Train the grids (each model's grid sequentially in one process; a finished run is skipped and an
+interrupted one resumed from its last checkpoint), then plot from the run folders::
 
     python docs/scripts/infovae_frontier.py train infovae --epochs 8 --hidden 256,256 --runs runs/frontier
     python docs/scripts/infovae_frontier.py train lagvae --epochs 8 --hidden 256,256 --runs runs/frontier
     python docs/scripts/infovae_frontier.py plot --runs runs/frontier --out docs/figures/infovae_frontier.png
 
-Every run is a ``tfgen infovae`` / ``tfgen lagvae`` command (printed before it starts) and
-leaves a :mod:`tfgen.runs` directory; the plot reads ``metrics.json``: the test-set
-consistency (negative ELBO), the rate and ``I_q(x; z)`` over 10000 test images. ``measure``
-re-measures runs written before the CLI shuffled the test set (see ``zoo.infovae_cli.measure``)::
-
-    python docs/scripts/infovae_frontier.py measure --runs runs/frontier
+Every run is a ``tfgen train infovae --model infovae|lagvae`` command (printed before it starts)
+and leaves a :mod:`tfgen.runs` folder; the plot reads its ``metrics.json``: the held-out
+measures of :class:`zoo.infovae.family.InfoVAEFamily` (``test_log_likelihood_k{K}_consistency``,
+``_rate``, ``_mmd`` over shuffled batches of 250, ``_mutual_information`` over 10000 test images)
+and the final multipliers of training. ``tfgen evaluate RUN --k K`` re-measures a run.
 """
 import argparse
 import glob
@@ -32,64 +32,55 @@ GRIDS = {
 }
 
 
-def run_name(family, mi, e1, e2):
-    return f"{family}_mi{mi:+g}_e1{e1:g}_e2{e2:g}"
+def run_name(model, mi, e1, e2):
+    return f"{model}_mi{mi:+g}_e1{e1:g}_e2{e2:g}"
 
 
 def train(args):
     from zoo import cli  # imported here so `plot` needs no TensorFlow
 
-    for mi, e1, e2 in GRIDS[args.family]:
-        out = os.path.join(args.runs, run_name(args.family, mi, e1, e2))
-        if os.path.exists(os.path.join(out, "metrics.json")):
+    for mi, e1, e2 in GRIDS[args.model]:
+        out = os.path.join(args.runs, run_name(args.model, mi, e1, e2))
+        if os.path.exists(os.path.join(out, "metrics.json")):  # finished (or stopped: see its status)
             print(f"skip {out}: done", flush=True)
             continue
-        argv = [args.family, f"--mi={mi}", f"--e1={e1}", f"--e2={e2}", "--epochs", str(args.epochs),
-                "--learning-rate", str(args.learning_rate),
-                "--dual-learning-rate", str(args.dual_learning_rate),
-                "--hidden", args.hidden,
-                "--out", out, "--overwrite", "--verbose", "2"]
+        argv = ["train", "infovae", "--model", args.model, f"--mi={mi}", f"--e1={e1}", f"--e2={e2}",
+                "--epochs", str(args.epochs), "--learning-rate", str(args.learning_rate),
+                "--dual-learning-rate", str(args.dual_learning_rate), "--hidden", args.hidden,
+                "--eval-k", str(args.eval_k), "--out", out, "--verbose", "2"]
+        if glob.glob(os.path.join(out, "checkpoints", "epoch-*")):
+            argv.append("--resume")
         print("tfgen " + " ".join(argv), flush=True)
         if cli.main(argv) != 0:
             return 1
     return 0
 
 
-def measure(args):
-    """Re-measure runs whose metrics predate shuffling the test set (``test_shuffle_seed``)."""
-    import zoo.infovae  # noqa: F401  (registers the classes tfgen.runs.load rebuilds)
-    from tfgen import runs
-    from zoo import infovae_cli
-
-    for path in sorted(glob.glob(os.path.join(args.runs, "*", "metrics.json"))):
-        run = os.path.dirname(path)
-        if "test_shuffle_seed" in runs.read_metrics(run):
-            continue
-        model, settings = runs.load(run)
-        evaluation, mi, n = infovae_cli.measure(model, settings["dataset"], settings["batch_size"],
-                                                settings["mi_examples"], settings["seed"])
-        runs.update_metrics(run, test=evaluation, test_mutual_information=mi, mi_examples=n,
-                            test_shuffle_seed=settings["seed"])
-        print(f"re-measured {run}: consistency {evaluation['consistency']:.2f}, "
-              f"10000*MMD {evaluation['mmd']:.2f}, I_q {mi:.2f}", flush=True)
-    return 0
+def _read(run, name):
+    with open(os.path.join(run, name)) as f:
+        return json.load(f)
 
 
 def load_points(runs_dir):
+    """One point per finished run under ``runs_dir``: its settings and held-out measures."""
     points = []
     for path in sorted(glob.glob(os.path.join(runs_dir, "*", "metrics.json"))):
-        with open(path) as f:
-            metrics = json.load(f)
-        with open(os.path.join(os.path.dirname(path), "config.json")) as f:
-            settings = json.load(f)["settings"]
-        test = metrics["test"]
-        points.append({"run": os.path.basename(os.path.dirname(path)), "family": settings["model"],
-                       "mi": settings["mi"], "e1": settings["e1"], "e2": settings["e2"],
-                       "consistency": test["consistency"], "rate": test["rate"], "mmd": test["mmd"],
-                       "mutual_information": metrics["test_mutual_information"],
-                       "lambda_consistency": test["lambda_consistency"], "lambda_mmd": test["lambda_mmd"],
-                       "epochs": metrics["epochs"], "train_seconds": metrics["train_seconds"],
-                       "mi_examples": metrics["mi_examples"]})
+        run = os.path.dirname(path)
+        metrics, settings = _read(run, "metrics.json"), _read(run, "config.json")["settings"]
+        keys = [key for key in metrics
+                if key.startswith("test_log_likelihood_k") and key.endswith("_consistency")]
+        if not keys:
+            continue
+        figure = keys[0][:-len("_consistency")]
+        model, train_logs = settings["model"], metrics["final_train"]
+        points.append({"run": os.path.basename(run), "model": settings["method"], "mi": model["mi"],
+                       "e1": model["e1"], "e2": model["e2"], "log_likelihood": metrics[figure],
+                       "k": int(figure.rsplit("_k", 1)[1]),
+                       **{name: metrics[f"{figure}_{name}"]
+                          for name in ("consistency", "rate", "mmd", "mutual_information")},
+                       "lambda_consistency": train_logs["lambda_consistency"],
+                       "lambda_mmd": train_logs["lambda_mmd"], "epochs": metrics["epochs"],
+                       "train_seconds": metrics["train_seconds"]})
     return points
 
 
@@ -98,6 +89,7 @@ STYLES = {("infovae", 1): ("o", "tab:blue", "InfoVAE, mi = +1"),
           ("infovae", 0): ("o", "tab:gray", "InfoVAE, mi = 0 (ELBO)"),
           ("lagvae", 1): ("*", "navy", "LagVAE, mi = +1"),
           ("lagvae", -1): ("*", "darkred", "LagVAE, mi = -1")}
+MI_EXAMPLES = 10000  # test images of the I_q estimate (zoo.infovae.family.MI_EXAMPLES)
 
 
 def plot(args):
@@ -114,8 +106,8 @@ def plot(args):
     panels = [("mutual_information", "$I_q(x; z)$, aggregate-posterior estimate (nats)"),
               ("rate", "rate $R = E_x KL(q(z|x) || p(z)) \\geq I_q(x; z)$ (nats)")]
     for ax, (key, label) in zip(axes, panels):
-        for (family, mi), (marker, color, name) in STYLES.items():
-            chosen = [p for p in points if p["family"] == family and int(p["mi"]) == mi]
+        for (model, mi), (marker, color, name) in STYLES.items():
+            chosen = [p for p in points if p["model"] == model and int(p["mi"]) == mi]
             if not chosen:
                 continue
             ax.scatter([p["consistency"] for p in chosen], [p[key] for p in chosen], marker=marker,
@@ -126,8 +118,8 @@ def plot(args):
         ax.set_xlabel("consistency: test negative ELBO (nats)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    n = points[0]["mi_examples"]
-    axes[0].axhline(math.log(n), color="k", lw=0.7, ls=":", label=f"log {n}: the estimate's ceiling")
+    axes[0].axhline(math.log(MI_EXAMPLES), color="k", lw=0.7, ls=":",
+                    label=f"log {MI_EXAMPLES}: the estimate's ceiling")
     axes[0].legend(fontsize=7, loc="lower right")
     epochs = "/".join(str(e) for e in sorted({p["epochs"] for p in points}))
     fig.suptitle(f"InfoVAE (fixed weights) vs LagVAE (learned multipliers), binarized MNIST test set, "
@@ -147,19 +139,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     t = commands.add_parser("train")
-    t.add_argument("family", choices=sorted(GRIDS))
+    t.add_argument("model", choices=sorted(GRIDS))
     t.add_argument("--epochs", type=int, default=8)
     t.add_argument("--learning-rate", type=float, default=1e-3)
     t.add_argument("--dual-learning-rate", type=float, default=1e-2)
     t.add_argument("--hidden", default="1024,1024", help="encoder/decoder hidden sizes (authors: 1024,1024)")
+    t.add_argument("--eval-k", type=int, default=1000, help="importance samples of the test log p(x)")
     t.add_argument("--runs", default="runs/frontier")
-    m = commands.add_parser("measure", help="re-measure runs made before the test set was shuffled")
-    m.add_argument("--runs", default="runs/frontier")
     p = commands.add_parser("plot")
     p.add_argument("--runs", default="runs/frontier")
     p.add_argument("--out", default="docs/figures/infovae_frontier.png")
     args = parser.parse_args(argv)
-    return {"train": train, "measure": measure, "plot": plot}[args.command](args)
+    return {"train": train, "plot": plot}[args.command](args)
 
 
 if __name__ == "__main__":

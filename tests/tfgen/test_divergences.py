@@ -5,7 +5,7 @@ import tensorflow as tf
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from tfgen import divergences
+from tfgen import config, divergences
 
 KERNELS = sorted(divergences.KERNELS)
 
@@ -28,7 +28,7 @@ def reference_mmd(name, a, b, estimator):
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
-@pytest.mark.parametrize("estimator", divergences.ESTIMATORS)
+@pytest.mark.parametrize("estimator", divergences.MMD_ESTIMATORS)
 def test_mmd_matches_the_formula(kernel, estimator):
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(40, 3)), rng.normal(0.5, 1.2, size=(30, 3))
@@ -63,6 +63,12 @@ def test_unbiased_estimator_is_centred_and_biased_one_is_positive_with_the_known
     # E k = E exp(-||a - a'||^2 / d^2) = (1 + 4 / d^2)^(-d / 2).
     expected_bias = 2 * (1 - (1 + 4 / d**2) ** (-d / 2)) / n
     assert biased.mean() == pytest.approx(expected_bias, rel=0.05)
+
+
+def test_kernel_and_estimator_names_are_the_configs_and_apart_from_gradient_estimators():
+    assert tuple(divergences.KERNELS) == config.MMD_KERNELS
+    assert not set(config.MMD_ESTIMATORS) & set(config.ESTIMATORS)
+    assert divergences.check_mmd_estimator("unbiased") == "unbiased"
 
 
 def test_bandwidth_and_bad_arguments():

@@ -1,101 +1,60 @@
 """InfoVAE and Lagrangian VAE of Zhao, Song & Ermon, "The Information Autoencoding Family:
-A Lagrangian Perspective on Latent Variable Generative Models" (UAI 2018, arXiv:1806.06514).
+A Lagrangian Perspective on Latent Variable Generative Models" (UAI 2018).
 
-The primal objective is the mutual information ``I_q(x; z)`` (maximised for ``mi > 0``,
-minimised for ``mi < 0``) under two consistency constraints:
+With distortion ``D = E_q[-log p(x|z)]`` and rate ``R = E_q[log q(z|x) - log p(z)]`` (nats per
+example), the primal objective is the mutual information ``I_q(x; z)`` (maximised for
+``mi > 0``, minimised for ``mi < 0``) under two consistency constraints:
 
-    consistency  C = E_q[-log p(x|z)] + E_q[log q(z|x) - log p(z)] = D + R  (negative ELBO) <= e1
-    marginal     10000 * MMD^2(q(z), p(z))                                                  <= e2
+    consistency  C = D + R (the negative ELBO)           <= e1
+    marginal     M = 10000 * MMD^2(q(z), p(z)) (a batch) <= e2
 
 ``I_q`` enters through its variational bounds ``H(x) - D <= I_q <= R``: maximising uses
-``-D``, minimising uses ``R``. With multipliers ``l1, l2`` the Lagrangian is (the authors'
-``methods/lagvae.py``)
+``-D``, minimising uses ``R``. With multipliers ``l1, l2`` the Lagrangian minimised is (the
+authors' ``methods/lagvae.py``)
 
-    mi > 0 :  (l1 + mi) D + l1 R        + l2 MMD - l1 e1 - l2 e2
-    mi <= 0:  l1 D        + (l1 - mi) R + l2 MMD - l1 e1 - l2 e2
+    mi > 0 :  (l1 + mi) D + l1 R        + l2 M - l1 e1 - l2 e2
+    mi <= 0:  l1 D        + (l1 - mi) R + l2 M - l1 e1 - l2 e2
 
 * :class:`InfoVAE` keeps ``l1 = e1`` and ``l2 = e2`` fixed, so ``e1, e2`` are *weights*
   (the authors' ``methods/infovae.py``).
 * :class:`LagVAE` starts ``l1 = l2 = 1`` and learns them by projected dual ascent
-  (:mod:`tfgen.lagrangian`): RMSProp with learning rate 1e-4, clipped to ``[0.001, 100]``;
-  ``e1, e2`` are then *targets*.
+  (:mod:`tfgen.lagrangian`; the authors: RMSProp, learning rate 1e-4, clipped to
+  ``[0.001, 100]``); ``e1, e2`` are then *targets*.
 
-MMD uses the authors' kernel ``exp(-mean_d (a_d - b_d)^2 / d)`` and biased estimator between
-the batch's ``z ~ q(z|x)`` and as many ``N(0, I)`` samples (:func:`tfgen.divergences.mmd`),
-scaled by 10000 (``e2 = 5`` means ``MMD^2 < 5e-4``).
+``M`` compares the batch's ``z ~ q(z|x)`` with as many ``N(0, I)`` draws
+(:func:`tfgen.divergences.mmd`; ``e2 = 5`` means ``MMD^2 < 5e-4``), so its value, and the
+biased estimator's floor, depend on the batch size (the authors': 250).
 
-Architecture (the authors' ``examples/lagvae.py``): ``z`` has 64 units; encoder
-``784 - 1024 - 1024`` softplus MLP to the mean and log standard deviation of a diagonal
-Gaussian; decoder ``64 - 1024 - 1024 - 784`` softplus MLP to Bernoulli logits. Optimiser:
-Adam (lr 1e-4, beta_1 = 0.5, beta_2 = 0.999), batches of 250, 5000 epochs, dynamically
-binarised MNIST (we default to the fixed binarisation, ``binarized_mnist``).
+The model is composed of blocks (:class:`tfgen.image_model.ImageModel`): an encoder network, a
+diagonal-Gaussian head ``q(z|x)``, a decoder network and a likelihood head; the defaults are the
+authors' softplus MLPs and Bernoulli likelihood (:mod:`zoo.infovae.configs`). Optimisation
+(``examples/lagvae.py``): Adam (learning rate 1e-4, beta_1 = 0.5, beta_2 = 0.999), batches of
+250, 5000 epochs of dynamically binarised MNIST.
 """
-import dataclasses
 from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import divergences, layers
+from tfgen import divergences, layers, objectives
+from tfgen.image_model import ImageModel
 from tfgen.lagrangian import ConstrainedModel, Constraint
-from tfgen.model import DataclassConfig, LogWeights, check_flat_inputs
+from tfgen.model import LogWeights
+from zoo.infovae.configs import INFOVAE_CONFIGS, LAGVAE_CONFIGS, InfoVAEConfig, LagVAEConfig
 
-MMD_SCALE = 10000.0
-METRICS = ("consistency", "distortion", "rate", "mmd", "mutual_information")
-
-
-@dataclasses.dataclass
-class InfoVAEConfig:
-    """Hyper-parameters of :class:`InfoVAE`; defaults from Zhao, Song & Ermon's code.
-
-    ``mi, e1, e2`` default to the README's InfoVAE example (``--mi=1.0 --e1=1.0 --e2=1.0``).
-    For InfoVAE ``e1, e2`` are the fixed weights of the consistency and MMD terms; for
-    LagVAE they are the constraint targets. ``kernel`` / ``mmd_estimator`` select the MMD
-    (see :mod:`tfgen.divergences`); ``lambda_min`` / ``lambda_max`` clip LagVAE's multipliers.
-    """
-
-    input_dim: int = 784
-    latent: int = 64
-    hidden: tuple = (1024, 1024)
-    activation: str = "softplus"
-    mi: float = 1.0
-    e1: float = 1.0
-    e2: float = 1.0
-    kernel: str = "authors"
-    mmd_estimator: str = "biased"
-    lambda_min: float = 0.001
-    lambda_max: float = 100.0
-    seed: int = None
-
-    def __post_init__(self):
-        self.hidden = tuple(int(u) for u in self.hidden)
-        self.input_dim, self.latent = int(self.input_dim), int(self.latent)
-        self.mi, self.e1, self.e2 = float(self.mi), float(self.e1), float(self.e2)
-        if self.input_dim < 1 or self.latent < 1:
-            raise ValueError(f"input_dim and latent must be positive, got {self.input_dim}, {self.latent}.")
-        divergences.get_kernel(self.kernel)
-        divergences.check_estimator(self.mmd_estimator)
-        if not 0.0 < self.lambda_min <= 1.0 <= self.lambda_max:
-            raise ValueError(
-                f"Multipliers start at 1, so need 0 < lambda_min <= 1 <= lambda_max, "
-                f"got [{self.lambda_min}, {self.lambda_max}]."
-            )
-
-
-@dataclasses.dataclass
-class LagVAEConfig(InfoVAEConfig):
-    """:class:`InfoVAEConfig` with the README's LagVAE example as defaults: mi = 1, e1 = 86, e2 = 5."""
-
-    e1: float = 86.0
-    e2: float = 5.0
+MMD_SCALE = 10000.0  # M = 10000 * MMD^2, as the authors' code scales it
+METRICS = ("consistency", "rate", "mmd", "mutual_information")
 
 
 class Outputs(NamedTuple):
-    """What one forward pass gives the loss and the constraints.
+    """What one forward pass (``call``) gives the objective, the metrics and the constraints.
 
-    ``log_weights`` (``[1, batch]`` parts), ``z`` ``[batch, latent]`` with the encoder's
-    ``loc`` / ``scale`` it came from, and ``prior_z`` ``[batch, latent]`` drawn from ``p(z)``.
+    Attributes:
+        log_weights: :class:`~tfgen.model.LogWeights` of one ``z`` per example, ``[1, batch]``.
+        z: that ``z ~ q(z|x)``, ``[batch, latent]``, with the ``loc`` and ``scale`` of ``q``.
+        prior_z: as many draws of ``p(z) = N(0, I)``, ``[batch, latent]``.
+        mmd: ``10000 * MMD^2`` between ``z`` and ``prior_z``, a scalar.
     """
 
     log_weights: LogWeights
@@ -103,165 +62,194 @@ class Outputs(NamedTuple):
     loc: tf.Tensor
     scale: tf.Tensor
     prior_z: tf.Tensor
+    mmd: tf.Tensor
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class InfoVAE(DataclassConfig, ConstrainedModel):
-    """InfoVAE with fixed weights ``l1 = e1``, ``l2 = e2`` on flat binary data ``[batch, input_dim]``.
+class InfoVAE(ImageModel, ConstrainedModel):
+    """InfoVAE: the Lagrangian above with fixed multipliers ``l1 = e1``, ``l2 = e2``.
 
-    Keyword arguments are the fields of :attr:`config_class`. Logs, besides the base
-    metrics, ``consistency`` (D + R), ``distortion`` (D), ``rate`` (R, Monte Carlo),
-    ``mmd`` (x 10000), ``mutual_information`` (the batch estimate of
+    Keyword arguments are the fields of :class:`zoo.infovae.configs.InfoVAEConfig`;
+    ``InfoVAE.from_config_name("zhao2018_infovae", latent=8)`` starts from a named configuration.
+    Compile with ``optimizer=paper_optimizer()`` (and, for :class:`LagVAE`,
+    ``dual_optimizer=paper_dual_optimizer()``).
+
+    Logs, besides the base metrics (``elbo``, ``iwae_k1``, ``reconstruction``, ``kl``,
+    ``kl_z``): ``consistency`` (``D + R``), ``rate`` (``R``, one-sample Monte Carlo), ``mmd``
+    (``M``), ``mutual_information`` (the batch estimate of
     :func:`tfgen.divergences.mutual_information`, at most ``log batch_size``) and
-    ``lambda_{consistency,mmd}`` / ``violation_{consistency,mmd}``.
+    ``lambda_{consistency,mmd}`` / ``violation_{consistency,mmd}`` (for InfoVAE the weights and
+    ``C - e1``, ``M - e2``: not constraints). ``loss`` is the Lagrangian.
+
+    Inputs: ``[batch, h*w*c]`` or ``[batch, h, w, c]`` (``config.image_shape``), binary for the
+    Bernoulli likelihood, in ``[0, 1]`` for the Gaussian ones. Raises ``ValueError`` for other
+    shapes or values, and for bad hyper-parameters at construction.
     """
 
     config_class = InfoVAEConfig
+    configs = INFOVAE_CONFIGS
 
-    def __init__(self, name=None, **config):
-        keras_kwargs = {key: config.pop(key) for key in {"trainable", "dtype"} & set(config)}
-        self.config = self.config_class(**config)
-        c = self.config
-        super().__init__(("z",), k=1, objective="vae", seed=c.seed,
-                         name=name or type(self).__name__.lower(), **keras_kwargs)
-        self.encoder = layers.DiagonalGaussian(c.latent, c.hidden, c.activation, name="q_z")
-        self.likelihood = layers.BernoulliLogits(c.input_dim, c.hidden, c.activation, name="p_x")
+    def __init__(self, name="infovae", **fields):
+        config, keras_kwargs = self.configure(fields)
+        self.config = c = config
+        super().__init__(("z",), k=1, bound="vae", estimator="total", seed=c.seed, name=name, **keras_kwargs)
+        self.make_blocks(c.hidden, tuple(reversed(c.hidden)))
+        self.posterior = layers.DiagonalGaussian(c.latent, name="q_z")
         self.set_constraints(self.constraints())
-        for metric in METRICS:
-            self.trackers[metric] = keras.metrics.Mean(name=metric)
 
     def constraints(self):
-        """Fixed weights ``l1 = e1``, ``l2 = e2`` (targets equal to the weights, as the authors')."""
+        """Fixed multipliers ``l1 = e1``, ``l2 = e2`` (the targets set to the weights, as the
+        authors' code subtracts ``l1 e1 + l2 e2``)."""
         c = self.config
-        if c.e1 < 0 or c.e2 < 0:
-            raise ValueError(f"InfoVAE's weights e1, e2 must be >= 0, got e1={c.e1}, e2={c.e2}.")
         return {"consistency": Constraint(c.e1, initial=c.e1, learned=False),
                 "mmd": Constraint(c.e2, initial=c.e2, learned=False)}
 
     def build(self, input_shape=None):
-        self.encoder.build((None, self.config.input_dim))
-        self.likelihood.build((None, self.config.latent))
+        features = self.build_blocks(self.config.latent)
+        self.posterior.build((None, features))
         self.built = True
 
-    def forward(self, x, seed=None):
-        """One ``z ~ q(z|x)`` per example, its log-weight parts and prior samples: :class:`Outputs`."""
-        seed = self.seed_generator if seed is None else seed
-        x = tf.cast(x, self.compute_dtype)
-        loc, scale = self.encoder(x)
-        z = self.encoder.sample(loc, scale, seed=seed)
-        log_qz = self.encoder.log_prob(z, loc, scale)
+    # --- the model ---------------------------------------------------------------------------
+    def encode(self, x):
+        """Parameters ``(loc, scale)`` of ``q(z | x)``, ``[batch, latent]`` each."""
+        return self.posterior(self.encoder(self.flat(x)))
+
+    def log_weights(self, x, k, estimator="total", seed=None, training=False):
+        return self.log_weights_from(x, self.encode(x), k, estimator, seed, training)
+
+    def log_weights_from(self, x, encoded, k, estimator="total", seed=None, training=False):
+        """:meth:`log_weights` given ``encoded = self.encode(x)`` (so large-k evaluation encodes once)."""
+        return self._draw(x, encoded, k, estimator, seed)[0]
+
+    def _draw(self, x, encoded, k, estimator, seed):
+        """``(LogWeights [k, batch], z [k, batch, latent])`` of ``k`` draws ``z ~ q(z | x)``."""
+        seed = self.seed_stream(seed)
+        z = self.posterior.sample(*encoded, seed=seed, k=k)
+        log_qz = self.posterior.log_prob(z, *objectives.variational_parameters(encoded, estimator))
         log_pz = layers.standard_normal_log_prob(z)
-        log_px_z = self.likelihood.log_prob(x, *self.likelihood(z))
-        lw = LogWeights((log_px_z + log_pz - log_qz)[None], log_px_z[None], {"z": log_pz[None]},
-                        {"z": log_qz[None]})
+        log_px_z = self.log_likelihood(self.flat(x), z)
+        return LogWeights(log_px_z + log_pz - log_qz, log_px_z, {"z": log_pz}, {"z": log_qz}), z
+
+    def forward(self, x, seed=None):
+        """One ``z ~ q(z|x)`` per example, its log-weight parts, prior draws and ``M``: :class:`Outputs`.
+
+        ``seed``: see :meth:`~tfgen.model.LatentVariableModel.seed_stream` (``None``: the
+        model's own noise, as in training).
+        """
+        seed, c = self.seed_stream(seed), self.config
+        loc, scale = self.encode(x)
+        log_weights, z = self._draw(x, (loc, scale), 1, self.estimator, seed)
+        z = z[0]
         prior_z = keras.random.normal(tf.shape(z), seed=seed, dtype=z.dtype)
-        return Outputs(lw, z, loc, scale, prior_z)
+        mmd = MMD_SCALE * divergences.mmd(z, prior_z, c.kernel, c.mmd_estimator)
+        return Outputs(log_weights, z, loc, scale, prior_z, mmd)
 
     def call(self, x, training=False):
         return self.forward(x)
 
-    def log_weights(self, x, k, estimator="total", seed=None, training=False):
-        seed = self.seed_generator if seed is None else seed
-        if isinstance(seed, int):
-            seed = keras.random.SeedGenerator(seed)
-        x = tf.cast(x, self.compute_dtype)
-        loc, scale = self.encoder(x)
-        z = self.encoder.sample(loc, scale, seed=seed, k=k)
-        log_qz = self.encoder.log_prob(z, loc, scale)
-        log_pz = layers.standard_normal_log_prob(z)
-        log_px_z = self.likelihood.log_prob(x, *self.likelihood(z))
-        return LogWeights(log_px_z + log_pz - log_qz, log_px_z, {"z": log_pz}, {"z": log_qz})
+    # --- what is maximised, logged and constrained -----------------------------------------------
+    def metric_names(self):
+        return super().metric_names() + list(METRICS)
 
-    def mmd(self, outputs):
-        """``10000 * MMD^2`` between the batch's ``z ~ q(z|x)`` and ``p(z)`` samples (scalar)."""
-        c = self.config
-        return MMD_SCALE * divergences.mmd(outputs.z, outputs.prior_z, c.kernel, c.mmd_estimator)
-
-    def constraint_terms(self, x, outputs):
-        consistency = -outputs.log_weights.log_w[0]
-        return {"consistency": consistency, "mmd": tf.fill(tf.shape(consistency), self.mmd(outputs))}
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        outputs = y_pred
-        lw = outputs.log_weights
-        super().compute_loss(x, y, lw, sample_weight, training)  # elbo, reconstruction, kl trackers
-        c = self.config
+    def objective(self, outputs):
+        """Minus the Lagrangian, per example ``[batch]`` (``M`` and the constants shared by the batch)."""
+        c, lw = self.config, outputs.log_weights
         distortion, rate = -lw.log_px_z[0], lw.kl("z")
-        mmd = self.mmd(outputs)
-        values = {
-            "consistency": distortion + rate,
-            "distortion": distortion,
-            "rate": rate,
-            "mmd": mmd,
-            "mutual_information": divergences.mutual_information(outputs.z, outputs.loc, outputs.scale),
-        }
-        for metric, value in values.items():
-            self.trackers[metric].update_state(value)
         lam = self.multipliers()
         l1, l2 = lam["consistency"], lam["mmd"]
-        # I_q >= H(x) - D (maximise, mi > 0) and I_q <= R (minimise, mi < 0).
-        primal = c.mi * distortion if c.mi > 0 else -c.mi * rate
-        lagrangian = (tf.reduce_mean(primal + l1 * (distortion + rate)) + l2 * mmd
-                      - l1 * c.e1 - l2 * c.e2)
-        if self.losses:
-            lagrangian = lagrangian + tf.add_n(self.losses)
-        return lagrangian
+        primal = c.mi * distortion if c.mi > 0 else -c.mi * rate  # -I_q through H(x) - D or R
+        return -(primal + l1 * (distortion + rate) + l2 * outputs.mmd - l1 * c.e1 - l2 * c.e2)
+
+    def track(self, outputs):
+        lw = outputs.log_weights
+        return {**super().track(outputs),
+                "consistency": -objectives.elbo(lw.log_w),
+                "rate": lw.kl("z"),
+                "mmd": outputs.mmd,
+                "mutual_information": divergences.mutual_information(outputs.z, outputs.loc, outputs.scale)}
+
+    def constraint_terms(self, outputs):
+        consistency = -objectives.elbo(outputs.log_weights.log_w)
+        return {"consistency": consistency, "mmd": tf.broadcast_to(outputs.mmd, tf.shape(consistency))}
 
     def sample(self, num, seed=None):
-        """Bernoulli means ``p(x = 1 | z)`` for ``num`` samples ``z ~ N(0, I)``."""
-        seed = self.seed_generator if seed is None else keras.random.SeedGenerator(seed)
-        z = keras.random.normal((num, self.config.latent), seed=seed)
-        return self.likelihood.mean(*self.likelihood(z))
-
-    def adapt(self, data):
-        """Initialise the output bias to the logit of the mean of ``data`` ``[n, input_dim]``."""
+        """Means ``E[x | z]`` (``[num, h*w*c]``) for ``num`` draws ``z ~ N(0, I)``."""
         if not self.built:
             self.build()
-        self.likelihood.set_bias_from_mean(np.mean(np.asarray(data, dtype="float64"), axis=0))
-
-    def validate_inputs(self, x):
-        check_flat_inputs(self, x, self.config.input_dim)
-        self.likelihood.validate(x)
-
+        z = keras.random.normal((num, self.config.latent), seed=self.seed_stream(seed))
+        return self.mean_image(z)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
 class LagVAE(InfoVAE):
-    """Lagrangian VAE: InfoVAE's objective with ``l1, l2`` learned by dual ascent, ``e1, e2`` targets.
+    """Lagrangian VAE: InfoVAE's Lagrangian with ``l1, l2`` learned by dual ascent; ``e1, e2`` targets.
 
-    Compile with ``dual_optimizer=paper_dual_optimizer()`` for the authors' update.
+    Keyword arguments are the fields of :class:`zoo.infovae.configs.LagVAEConfig`. Compile with
+    ``dual_optimizer=paper_dual_optimizer()`` for the authors' update.
     """
 
     config_class = LagVAEConfig
+    configs = LAGVAE_CONFIGS
+
+    def __init__(self, name="lagvae", **fields):
+        super().__init__(name=name, **fields)
 
     def constraints(self):
-        """``E[D + R] <= e1`` and ``10000 MMD <= e2``; multipliers start at 1, clipped to ``[0.001, 100]``."""
+        """``E[C] <= e1`` and ``M <= e2``; multipliers start at 1, clipped to ``[lambda_min, lambda_max]``."""
         c = self.config
         bounds = {"initial": 1.0, "minimum": c.lambda_min, "maximum": c.lambda_max}
         return {"consistency": Constraint(c.e1, **bounds), "mmd": Constraint(c.e2, **bounds)}
 
 
 def mutual_information(model, x, batch_size=1000, seed=0):
-    """``I_q(x; z)`` over the rows of ``x`` with the aggregate posterior over the same rows.
+    """``I_q(x; z)`` over the rows of ``x`` with the aggregate posterior over the same rows (nats).
 
-    See :func:`tfgen.divergences.mutual_information`; the estimate is at most ``log len(x)``.
+    See :func:`tfgen.divergences.mutual_information`; the estimate lies in ``[0, log len(x)]``.
+    ``x``: data the model takes (``[n, h*w*c]`` or images), checked first.
     """
     x = np.asarray(x)
-    model._check_data(x)
-    generator = keras.random.SeedGenerator(seed)
-    parts = [model.encoder(tf.constant(x[i:i + batch_size], model.compute_dtype))
-             for i in range(0, len(x), batch_size)]
-    loc = tf.concat([p[0] for p in parts], 0)
-    scale = tf.concat([p[1] for p in parts], 0)
-    z = model.encoder.sample(loc, scale, seed=generator)
+    model.check_data(x)
+    parts = [model.encode(tf.constant(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    loc, scale = (tf.concat([p[i] for p in parts], 0) for i in (0, 1))
+    z = model.posterior.sample(loc, scale, seed=keras.random.SeedGenerator(seed))
     return float(divergences.mutual_information(z, loc, scale))
 
 
+def held_out_measures(model, x, batch_size=250, mi_examples=10000, seed=0):
+    """The held-out measures of the objective's parts on the rows of ``x``.
+
+    ``x`` (data the model takes, checked first) is shuffled with ``seed``, then scored in
+    batches of ``batch_size``, one ``z ~ q(z|x)`` per example, the noise drawn from ``seed``:
+
+    * ``consistency``, ``rate``: means over every example (nats);
+    * ``mmd``: ``10000 * MMD^2`` averaged over the full batches (all of ``x`` as one batch if
+      it has fewer rows): the batch size sets the estimate (and the biased estimator's floor),
+      and shuffling keeps an ordered split's one-class batches from inflating it;
+    * ``mutual_information``: :func:`mutual_information` over the first ``mi_examples``
+      shuffled rows (ceiling ``log min(mi_examples, len(x))``).
+
+    Returns ``{name: float}``.
+    """
+    x = np.asarray(x)
+    model.check_data(x)
+    x = x[np.random.default_rng(seed).permutation(len(x))]
+    generator = keras.random.SeedGenerator(seed)
+    totals, mmds = {"consistency": 0.0, "rate": 0.0}, []
+    for start in range(0, len(x), batch_size):
+        outputs = model.forward(tf.constant(x[start:start + batch_size]), seed=generator)
+        totals["consistency"] += float(tf.reduce_sum(-outputs.log_weights.log_w))
+        totals["rate"] += float(tf.reduce_sum(outputs.log_weights.kl("z")))
+        if len(outputs.z) == batch_size or len(x) < batch_size:
+            mmds.append(float(outputs.mmd))
+    return {**{name: total / len(x) for name, total in totals.items()}, "mmd": float(np.mean(mmds)),
+            "mutual_information": mutual_information(model, x[:mi_examples], seed=seed)}
+
+
 def paper_optimizer(learning_rate=1e-4):
-    """Adam as in the authors' examples: lr 1e-4, beta_1 = 0.5, beta_2 = 0.999."""
+    """Adam as in the authors' ``examples/lagvae.py``: learning rate 1e-4, beta_1 = 0.5, beta_2 = 0.999."""
     return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999)
 
 
 def paper_dual_optimizer(learning_rate=1e-4):
-    """RMSProp (lr 1e-4, decay 0.9) for the multipliers, as the authors' ``methods/lagvae.py``."""
+    """RMSProp (learning rate 1e-4, decay 0.9) on the multipliers, as the authors' ``methods/lagvae.py``."""
     return keras.optimizers.RMSprop(learning_rate, rho=0.9)
