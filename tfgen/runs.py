@@ -327,6 +327,7 @@ def save(model, out, settings, family=None):
     for name in OPTIMIZERS:  # so a preset made from the run can recompile
         if getattr(model, name, None) is not None:
             config[name] = keras.optimizers.serialize(getattr(model, name))
+    os.makedirs(out, exist_ok=True)
     write_json(os.path.join(out, CONFIG), config)
     with _atomic(os.path.join(out, WEIGHTS), suffix=".weights.h5") as tmp:
         model.save_weights(tmp)

@@ -1,0 +1,85 @@
+"""The model contract every zoo model passes, and a tiny case of each model class.
+
+A :class:`Case` builds a small model of one class with its data (a clean batch and a bad one).
+``tests/test_contract.py`` runs every check on every case, and fails if a model class of the
+zoo has no case here: a new model gets checked by adding one entry to :data:`CASES`.
+"""
+import dataclasses
+import importlib
+import inspect
+from typing import Callable
+
+import numpy as np
+
+from zoo import families
+
+
+@dataclasses.dataclass
+class Case:
+    """``make()`` -> an uncompiled model; ``data()`` -> a clean batch; ``bad()`` -> ``(batch, match)``,
+    data the model must refuse with a ``ValueError`` matching ``match``."""
+
+    name: str
+    make: Callable
+    data: Callable
+    bad: Callable
+    family: str
+    compile_kwargs: Callable = dict  # -> extra compile() arguments, e.g. a dual optimizer
+
+
+def binary(shape, seed=0):
+    return (np.random.default_rng(seed).random(shape) < 0.4).astype("float32")
+
+
+def _iwae(**fields):
+    from zoo.iwae.model import IWAE
+
+    return IWAE(image_shape=(4, 4, 1), latent=(3,), hidden=((8,),), k=3, seed=0, **fields)
+
+
+def _iwae_two_layers():
+    from zoo.iwae.model import IWAE
+
+    return IWAE(image_shape=(4, 4, 1), layers=2, latent=(4, 2), hidden=((8,), (6,)), k=3, seed=0)
+
+
+def _infovae(cls_name):
+    from zoo.infovae import model
+
+    return getattr(model, cls_name)(image_shape=(4, 4, 1), latent=3, hidden=(8,), seed=0)
+
+
+def _dual():
+    import keras
+
+    return {"dual_optimizer": keras.optimizers.SGD(1e-2)}
+
+
+def _grey(seed=0):
+    return np.random.default_rng(seed).random((12, 16)).astype("float32")
+
+
+CASES = [
+    Case("iwae", _iwae, lambda: binary((12, 16)), lambda: (binary((12, 16)) * 0.5, "binary"), "iwae"),
+    Case("iwae_two_layers", _iwae_two_layers, lambda: binary((12, 16)),
+         lambda: (binary((12, 3)), "shape"), "iwae"),
+    Case("iwae_conv_gaussian", lambda: _iwae(encoder="conv", decoder="conv", likelihood="gaussian"), _grey,
+         lambda: (np.full((12, 16), np.nan, "float32"), "NaN"), "iwae"),
+    Case("infovae", lambda: _infovae("InfoVAE"), lambda: binary((12, 16)),
+         lambda: (binary((12, 16)) * 3, "binary"), "infovae", _dual),
+    Case("lagvae", lambda: _infovae("LagVAE"), lambda: binary((12, 16)),
+         lambda: (binary((12, 15)), "shape"), "infovae", _dual),
+]
+
+
+def model_classes():
+    """Every concrete model class the zoo's families define (``zoo.<family>.model``)."""
+    from tfgen.model import LatentVariableModel
+
+    found = set()
+    for family in families.NAMES:
+        module = importlib.import_module(f"zoo.{family}.model")
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, LatentVariableModel) and obj.__module__ == module.__name__:
+                found.add(obj)
+    return found
