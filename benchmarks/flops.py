@@ -32,8 +32,10 @@ def iwae_forward(config, batch, k):
     priors ``p(z_l | z_{l+1})`` and ``p(x | z_1)``) runs on ``k * batch`` rows. A Gaussian
     head has two output layers (``loc``, ``log_scale``).
     """
+    if config.encoder != "mlp" or config.decoder != "mlp":
+        raise ValueError("The FLOP formula covers MLP encoders and decoders (Burda et al.'s architecture).")
     flop = 0
-    inputs = config.input_dim
+    inputs = config.dims
     for i, (units, hidden) in enumerate(zip(config.latent, config.hidden)):
         rows = batch if i == 0 else k * batch
         flop += dense(rows, (inputs, *hidden)) + 2 * dense(rows, (hidden[-1], units))
@@ -41,7 +43,8 @@ def iwae_forward(config, batch, k):
     for i in range(config.layers - 1):  # p(z_i | z_{i+1})
         hidden, rows = config.hidden[i + 1], k * batch
         flop += dense(rows, (config.latent[i + 1], *hidden)) + 2 * dense(rows, (hidden[-1], config.latent[i]))
-    flop += dense(k * batch, (config.latent[0], *config.hidden[0], config.input_dim))  # p(x | z_1)
+    decoder = tuple(reversed(config.hidden[0]))
+    flop += dense(k * batch, (config.latent[0], *decoder, config.dims))  # p(x | z_1)
     return flop
 
 
