@@ -28,6 +28,9 @@ def add_train_arguments(parser):
     parser.add_argument("--dataset", default="digits",
                         help="a tfgen.data dataset: digits (no download), binarized_mnist, mnist, fashion_mnist, "
                              "omniglot [default: %(default)s]")
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="train on a random subset of this many training images (seeded by --seed) "
+                             "[default: all]")
     parser.add_argument("--epochs", type=int, default=20,
                         help="epochs of --schedule constant [default: %(default)s]")
     parser.add_argument("--batch-size", type=int, default=20, help="examples per step [default: %(default)s, "
@@ -88,7 +91,7 @@ def _config(args, spec):
 
 
 def _check_args(args):
-    for name in ("epochs", "batch_size", "passes", "eval_every", "eval_k"):
+    for name in ("epochs", "batch_size", "passes", "eval_every", "eval_k", "train_size"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
@@ -116,6 +119,7 @@ def _optimizer(args):
 def train(args):
     """Train a VAE / IWAE through the run driver; return the run's metrics."""
     import keras
+    import numpy as np
 
     from tfgen import callbacks, data, runs
     from zoo.iwae import protocol
@@ -133,6 +137,8 @@ def train(args):
                    resume_epoch=resume_epoch)
     keras.utils.set_random_seed(args.seed)
     images = data.load_images(args.dataset, "train")
+    if args.train_size is not None and args.train_size < len(images):
+        images = images[np.sort(np.random.default_rng(args.seed).choice(len(images), args.train_size, False))]
     x = images.reshape(len(images), -1)
     x = x if spec.binary else x.astype("float32") / 255.0
     model = run.restore()
@@ -182,6 +188,9 @@ def add_tune_arguments(parser):
     parser.add_argument("--eval-k", type=int, default=100,
                         help="samples of the held-out bound, the objective [default: %(default)s]")
     parser.add_argument("--max-trials", type=int, default=10, help="trials [default: %(default)s]")
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="train on a random subset of this many training images (seeded by --seed) "
+                             "[default: all]")
     parser.add_argument("--epochs", type=int, default=20, help="epochs per trial [default: %(default)s]")
     parser.add_argument("--batch-size", type=int, default=20, help="examples per step [default: %(default)s]")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search and the models [default: 0]")
