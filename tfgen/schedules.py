@@ -50,6 +50,16 @@ class StagedSchedule:
         rates = [round(round(10 ** (1 - i / 7), 1) * 1e-4, 6) for i in range(BURDA_STAGES)]
         return cls([(3 ** i, rate) for i, rate in enumerate(rates)], passes)
 
+    @classmethod
+    def geometric(cls, epochs, first, last, stages=10):
+        """``epochs`` split into ``stages`` equal stages whose rates fall geometrically from
+        ``first`` to ``last`` (``first * (last / first)^(i / (stages - 1))``), a piecewise-
+        constant exponential decay."""
+        stages = max(1, min(int(stages), int(epochs)))
+        lengths = [epochs // stages + (i < epochs % stages) for i in range(stages)]
+        ratio = last / first
+        return cls([(n, first * ratio ** (i / max(1, stages - 1))) for i, n in enumerate(lengths)])
+
     @property
     def epochs(self):
         return self.passes

@@ -25,3 +25,10 @@ def test_a_passes_budget_truncates_the_schedule_in_order():
         schedule(6)
     with pytest.raises(ValueError, match="passes"):
         schedules.StagedSchedule.burda(passes=0)
+
+
+def test_geometric_schedule_falls_from_the_first_rate_to_the_last_in_equal_stages():
+    schedule = schedules.StagedSchedule.geometric(23, 1e-3, 1e-5, stages=3)
+    assert [e for e, _ in schedule.stages] == [8, 8, 7] and schedule.epochs == 23
+    np.testing.assert_allclose([lr for _, lr in schedule.stages], [1e-3, 1e-4, 1e-5])
+    assert schedule(7) == pytest.approx(1e-3) and schedule(8) == pytest.approx(1e-4)

@@ -37,9 +37,12 @@ def add_train_arguments(parser):
                                                                     "as Burda et al.]")
     parser.add_argument("--learning-rate", type=float, default=1e-3,
                         help="Adam's rate for --schedule constant [default: %(default)s]")
-    parser.add_argument("--schedule", default="constant", choices=["constant", "paper"],
-                        help="constant: --epochs at --learning-rate; paper: Burda et al.'s 3280-pass stages "
-                             "[default: %(default)s]")
+    parser.add_argument("--schedule", default="constant", choices=["constant", "paper", "geometric"],
+                        help="constant: --epochs at --learning-rate; paper: Burda et al.'s 3280-pass stages; "
+                             "geometric: --epochs in 10 stages falling from --learning-rate to "
+                             "--final-learning-rate [default: %(default)s]")
+    parser.add_argument("--final-learning-rate", type=float, default=None,
+                        help="the last stage's rate of --schedule geometric [default: --learning-rate / 10]")
     parser.add_argument("--passes", type=int, default=None,
                         help="budget in epochs: truncates --schedule paper (labelled truncated in "
                              "metrics.json) [default: the whole schedule]")
@@ -75,6 +78,9 @@ def _schedule(args):
         return schedules.StagedSchedule([protocol.WARM_START_STAGE], args.passes)
     if args.schedule == "paper":
         return schedules.StagedSchedule.burda(args.passes)
+    if args.schedule == "geometric":
+        final = args.learning_rate / 10 if args.final_learning_rate is None else args.final_learning_rate
+        return schedules.StagedSchedule.geometric(args.epochs, args.learning_rate, final)
     return schedules.StagedSchedule([(args.epochs, args.learning_rate)], args.passes)
 
 
@@ -96,6 +102,8 @@ def _check_args(args):
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
     tfgen_config.check_float("--learning-rate", args.learning_rate, 0.0, strict=True)
+    if args.final_learning_rate is not None:
+        tfgen_config.check_float("--final-learning-rate", args.final_learning_rate, 0.0, strict=True)
     if args.beta_1 is not None:
         tfgen_config.check_float("--beta-1", args.beta_1, 0.0, 1.0)
     if args.from_stage is not None and (args.schedule != "paper" or args.from_stage < 1):
