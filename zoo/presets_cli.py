@@ -66,9 +66,13 @@ def register(verbs):
 def load_model(source):
     """``(model, settings, run_dir)``: a finished run folder (``run_dir`` set) or a preset (``None``)."""
     from tfgen import presets, runs
+    from zoo import families
     from zoo import presets as zoo_presets
 
     if os.path.isdir(source) and not os.path.exists(os.path.join(source, presets.METADATA)):
+        config = os.path.join(source, runs.CONFIG)
+        if os.path.exists(config):  # the family's models must be registered with Keras to load
+            families.module(runs.read_json(config).get("family"), "model")
         model, settings = runs.load(source)
         return model, settings, source
     folder = presets.resolve(source)
