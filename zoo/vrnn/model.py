@@ -16,9 +16,9 @@ Whole-sequence log importance weights (one per sampled trajectory ``z_{1:T}``)::
                                - log q(z_t | x_t, h_{t-1})]
 
 are a SUM over time (never a mean) of the masked per-step terms, so ``mean_k log_w``
-(ELBO / VAE_K) and ``log mean_k exp(log_w)`` (IWAE_K) are bounds on ``log p(x_{1:T})``; a mean
-over time would make the latter a bound on nothing and shrink the differences between the
-weights by a factor ``T`` (docs/vrnn.md). ``objective="fivo"`` runs the particle filter of
+(ELBO / VAE_K) and ``log mean_k exp(log_w)`` (IWAE_K) are bounds on ``log p(x_{1:T})``; with a
+mean over time the latter would only loosely bound ``log p(x) / T`` and the differences between
+the weights would shrink by a factor ``T`` (docs/vrnn.md). ``objective="fivo"`` runs the particle filter of
 :mod:`tfgen.smc` instead: multinomial resampling when ``ESS < resample_threshold * k``, no
 gradient through the resampling.
 
