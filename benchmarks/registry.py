@@ -94,7 +94,7 @@ def jsb_windows(batch, steps=JSB_STEPS):
     Shorter chorales are zero padded and masked, as :mod:`tfgen.sequences` pads them; every
     batch has the same shape ``[batch, steps, 88]`` (incomplete batches dropped), so one
     trace and one FLOP count serve the whole run. Users' training batches
-    (``zoo.vrnn_cli.load_split``) are bucketed by length and vary in ``T``; a step's cost
+    (``tfgen.sequences.epoch_batches``) are bucketed by length and vary in ``T``; a step's cost
     is linear in ``T``. Without ``$TFGEN_DATA_DIR``: random piano rolls of the same shape
     with JSB's density (about 4 of 88 keys per step).
     """

@@ -19,9 +19,14 @@ Two sources:
 
       np.savez("speech.npz", frames=frames, lengths=lengths)
       train = tfgen.sequences.load_npz("speech.npz", batch_size=32)
+
+Training batches that resume exactly come from :func:`epoch_batches`: every epoch's order
+(and length bucketing) is a function of ``(seed, epoch)``, as :func:`tfgen.data.epoch_batches`
+for images.
 """
 import functools
 import io
+import math
 import os
 import pickle
 
@@ -174,18 +179,86 @@ def dataset(frames, lengths, batch_size=32, shuffle=False, seed=None, buckets=No
     )
     if shuffle:
         ds = ds.shuffle(len(frames), seed=seed, reshuffle_each_iteration=True)
-
-    def trim(batch):
-        steps = tf.cast(tf.reduce_max(tf.reduce_sum(batch["mask"], axis=1)), "int32")
-        return {"frames": batch["frames"][:, :steps], "mask": batch["mask"][:, :steps]}
-
     if buckets:
         ds = ds.bucket_by_sequence_length(
             lambda e: tf.cast(tf.reduce_sum(e["mask"]), "int32"), list(buckets),
             [batch_size] * (len(buckets) + 1))
     else:
         ds = ds.batch(batch_size)
-    return ds.map(trim).prefetch(tf.data.AUTOTUNE)
+    return ds.map(_trim).prefetch(tf.data.AUTOTUNE)
+
+
+def _trim(batch):
+    """A ``{"frames", "mask"}`` batch cut to its longest sequence."""
+    steps = tf.cast(tf.reduce_max(tf.reduce_sum(batch["mask"], axis=1)), "int32")
+    return {"frames": batch["frames"][:, :steps], "mask": batch["mask"][:, :steps]}
+
+
+def epoch_batches(frames, lengths, batch_size, seed, first_epoch, epochs, buckets=None):
+    """Shuffled training batches of epochs ``first_epoch .. epochs - 1``, back to back.
+
+    Epoch ``e`` visits the sequences in the order ``argsort(U)``, ``U`` stateless-uniform
+    seeded by ``(seed, e)``. With ``buckets`` (length boundaries, as :func:`dataset`: bucket
+    ``i`` holds lengths ``buckets[i-1] <= length < buckets[i]``) each sequence joins the
+    bucket of its length, a bucket holding ``batch_size`` sequences is emitted as a batch, and
+    the partly filled buckets follow at the end of the epoch, shortest first. Each batch is
+    trimmed to its longest sequence (fewer padded steps for a recurrent model; padding never
+    changes a bound). So the batches are a function of ``(seed, epoch)`` alone: a run resumed
+    at ``first_epoch`` sees exactly the batches an uninterrupted run would.
+
+    Args:
+        frames: ``[n, T, D]`` padded sequences; ``lengths``: ``[n]`` their lengths.
+        batch_size: sequences per batch (the last batch of a bucket may hold fewer).
+        seed: an int; ``first_epoch``, ``epochs``: the epochs to cover.
+        buckets: length boundaries, or ``None`` for plain shuffled batches.
+
+    Returns:
+        ``(dataset, steps_per_epoch)``: ``{"frames", "mask"}`` batches, and the number of
+        batches of every epoch, ``sum_b ceil(n_b / batch_size)`` over the buckets' sizes
+        ``n_b`` (the same whatever the order); pass it to ``fit`` as ``steps_per_epoch``.
+
+    Raises:
+        ValueError: bad sequences (:func:`check_sequences`), ``batch_size < 1`` or no epochs.
+    """
+    frames = np.asarray(frames, dtype="float32")
+    lengths = np.asarray(lengths, dtype="int32")
+    check_sequences(frames, lengths)
+    if batch_size < 1 or not first_epoch < epochs:
+        raise ValueError(f"Need batch_size >= 1 and first_epoch < epochs, got {batch_size}, {first_epoch}, "
+                         f"{epochs}.")
+    bucket_of, sizes = _buckets(lengths, buckets)
+
+    def one_epoch(epoch):
+        u = tf.random.stateless_uniform([len(lengths)], seed=tf.constant([seed, epoch], "int64")).numpy()
+        filling, batches = [[] for _ in sizes], []
+        for i in np.argsort(u, kind="stable"):
+            bucket = filling[bucket_of[i]]
+            bucket.append(int(i))
+            if len(bucket) == batch_size:
+                batches.append(list(bucket))
+                bucket.clear()
+        return batches + [bucket for bucket in filling if bucket]
+
+    index = [batch for epoch in range(first_epoch, epochs) for batch in one_epoch(epoch)]
+    table = {"frames": tf.constant(frames), "mask": tf.constant(mask_from_lengths(lengths, frames.shape[1]))}
+
+    def gather(idx):
+        return _trim({key: tf.gather(value, idx) for key, value in table.items()})
+
+    ds = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(index, dtype="int32"))
+    return ds.map(gather).prefetch(tf.data.AUTOTUNE), steps_per_epoch(lengths, batch_size, buckets)
+
+
+def steps_per_epoch(lengths, batch_size, buckets=None):
+    """Batches per epoch of :func:`epoch_batches`: ``sum_b ceil(n_b / batch_size)``."""
+    return sum(math.ceil(size / batch_size) for size in _buckets(lengths, buckets)[1])
+
+
+def _buckets(lengths, buckets):
+    """``(bucket of each sequence [n], sequences per bucket)`` for length boundaries ``buckets``."""
+    boundaries = np.asarray(buckets or (), dtype="int32")
+    bucket_of = np.searchsorted(boundaries, np.asarray(lengths), side="right")
+    return bucket_of, np.bincount(bucket_of, minlength=len(boundaries) + 1)
 
 
 def check_sequences(frames, lengths):
@@ -208,6 +281,15 @@ def load_jsb(split, batch_size=32, shuffle=None, seed=None, path=None, buckets=N
 
 def load_npz(path, batch_size=32, shuffle=False, seed=None, buckets=None):
     """Sequences from an ``.npz`` with ``frames`` ``[n, T, D]`` and ``lengths`` ``[n]``."""
+    frames, lengths = read_npz(path)
+    return dataset(frames, lengths, batch_size, shuffle, seed, buckets)
+
+
+def read_npz(path):
+    """``(frames [n, T, D], lengths [n])`` of an ``.npz`` (see the module docstring).
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` if it lacks an array.
+    """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} does not exist.")
     with np.load(path, allow_pickle=False) as f:
@@ -216,8 +298,7 @@ def load_npz(path, batch_size=32, shuffle=False, seed=None, buckets=None):
             raise ValueError(
                 f"{path} lacks {sorted(missing)}; it needs 'frames' [n, T, D] and 'lengths' [n]."
             )
-        frames, lengths = f["frames"], f["lengths"]
-    return dataset(frames, lengths, batch_size, shuffle, seed, buckets)
+        return f["frames"], f["lengths"]
 
 
 def frame_mean(data):

@@ -109,3 +109,33 @@ def test_jsb_chorales_splits():
     assert np.median(counts) == 4
     batch = next(iter(sequences.load_jsb("test", batch_size=8)))
     assert batch["frames"].shape[0] == 8 and batch["frames"].shape[2] == 88
+
+
+def _epochs(frames, lengths, seed, first, epochs, buckets, batch_size=2):
+    data, steps = sequences.epoch_batches(frames, lengths, batch_size, seed, first, epochs, buckets=buckets)
+    batches = [(b["frames"].numpy()[:, 0, 0].astype(int).tolist(), b["mask"].numpy().sum(1).tolist())
+               for b in data]
+    assert len(batches) == (epochs - first) * steps
+    return [batches[i * steps:(i + 1) * steps] for i in range(epochs - first)], steps
+
+
+@pytest.mark.parametrize("buckets", [None, (5,)])
+def test_epoch_batches_are_a_function_of_seed_and_epoch(buckets):
+    lengths = np.array([3, 9, 4, 10, 2, 8, 7], "int32")
+    frames = np.zeros((7, 10, 2), "float32")
+    for i, n in enumerate(lengths):
+        frames[i, :n] = i + 1  # sequence i is recognised by its value
+    epochs, steps = _epochs(frames, lengths, 0, 0, 4, buckets)
+    # (3 short: 2 batches) + (4 long: 2 batches) with buckets; ceil(7 / 2) without
+    assert steps == sequences.steps_per_epoch(lengths, 2, buckets) == 4
+    for batches in epochs:
+        assert sorted(i for ids, _ in batches for i in ids) == [1, 2, 3, 4, 5, 6, 7]  # each sequence once
+        for ids, steps_of in batches:
+            assert steps_of == [lengths[i - 1] for i in ids]  # frames and mask trimmed together
+            if buckets:
+                assert max(steps_of) < 5 or min(steps_of) >= 5  # one bucket per batch
+    assert epochs[0] != epochs[1]  # reshuffled every epoch
+    assert _epochs(frames, lengths, 0, 2, 4, buckets)[0] == epochs[2:]  # resuming at epoch 2 repeats them
+    assert _epochs(frames, lengths, 1, 0, 4, buckets)[0] != epochs  # another seed, another order
+    with pytest.raises(ValueError, match="first_epoch < epochs"):
+        sequences.epoch_batches(frames, lengths, 2, 0, 4, 4)

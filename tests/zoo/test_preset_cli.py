@@ -10,8 +10,8 @@ from matplotlib import image
 
 import zoo
 from tests.markers import requires_data
-from tfgen import data, presets, runs, sequences
-from zoo import cli, distortion, iwae, vrnn
+from tfgen import data, presets, runs
+from zoo import cli, distortion, iwae
 
 SHIPPED = "iwae_digits_k5_l1"
 
@@ -150,26 +150,8 @@ def test_tune_command_writes_the_best_trial(capsys, tmp_path):
     assert "invalid choice: 'gan'" in capsys.readouterr().err
 
 
-# --- sequence (VRNN) and distortion-targeted presets: zoo.presets.families ---------------------------
-SEQUENCE_PRESET, DISTORTION_PRESET = "vrnn_jsb_fivo_k4", "distortion_fashion_mnist_g10"
-
-
-@pytest.fixture
-def tiny_vrnn_run(tmp_path):
-    """A VRNN run on an .npz of 6 binary sequences (the offline route of tfgen vrnn-train)."""
-    rng = np.random.default_rng(0)
-    lengths = np.array([7, 6, 5, 7, 4, 3])
-    frames = (rng.random((6, 7, 6)) < 0.3) * sequences.mask_from_lengths(lengths, 7)[..., None]
-    npz = tmp_path / "seqs.npz"
-    np.savez(npz, frames=frames.astype("float32"), lengths=lengths)
-    model = vrnn.VRNN(input_dim=6, rnn_units=8, latent=3, features=8, k=2, objective="fivo", seed=0)
-    model.build()
-    run = tmp_path / "vrnn_run"
-    runs.prepare_dir(str(run))
-    runs.save(model, str(run), {"dataset": str(npz), "objective": "fivo", "k": 2, "epochs": 2,
-                                "epochs_done": 2, "learning_rate": 2e-3})
-    runs.update_metrics(str(run), dataset=str(npz), epochs=2, train_seconds=1.5)
-    return run
+# --- distortion-targeted presets: zoo.presets.families (VRNN: tests/zoo/test_vrnn_cli.py) -------------
+DISTORTION_PRESET = "distortion_fashion_mnist_g10"
 
 
 @pytest.fixture
@@ -189,7 +171,7 @@ def tiny_distortion_run(tmp_path):
 
 
 @requires_data
-@pytest.mark.parametrize("name", [SEQUENCE_PRESET, DISTORTION_PRESET])
+@pytest.mark.parametrize("name", [DISTORTION_PRESET])
 def test_sequence_and_distortion_presets_reproduce_their_quick_figures(name):
     meta = zoo.available()[name]
     model = zoo.load(name)
@@ -201,21 +183,15 @@ def test_sequence_and_distortion_presets_reproduce_their_quick_figures(name):
     test = family.test_data(zoo.presets.read_config(presets.registered()[name])["settings"])
     measured = family.measure(model, families.subset(test, family.quick_examples), quick["k"], quick["seed"])
     assert measured["log_likelihood"] == pytest.approx(quick["log_likelihood"], abs=0.2)
-    if family is families.SEQUENCE:  # nats per time step of the 77 JSB test chorales (4725 steps)
-        logs = model.evaluate(test, verbose=0, return_dict=True)  # the FIVO_4 training bound, per chorale
-        assert logs["fivo_k4"] == pytest.approx(meta["test_evaluate"]["fivo_k4"], abs=0.2)
-        assert measured["total_steps"] == headline["total_steps"] == 4725
-        assert headline["log_likelihood"] >= quick["log_likelihood"] - 0.01  # IWAE_1000 >= IWAE_100
-        assert measured["elbo_per_step"] < measured[f"fivo_k{model.k}_per_step"]
-    else:  # the ELBO with its parts: bits/dim = -ELBO / (784 ln 2), rate = sum of the layers' KL
-        assert (meta["test_k"], model.config.gamma) == (1, 10.0)
-        assert measured["bits_per_dim"] == pytest.approx(-measured["elbo"] / (784 * np.log(2)), rel=1e-4)
-        kls = sum(value for key, value in measured.items() if key.startswith("kl_"))
-        assert measured["rate"] == pytest.approx(kls, rel=1e-4)
-        assert headline["distortion"] == pytest.approx(model.config.gamma, rel=0.1)
+    # the ELBO with its parts: bits/dim = -ELBO / (784 ln 2), rate = sum of the layers' KL
+    assert (meta["test_k"], model.config.gamma) == (1, 10.0)
+    assert measured["bits_per_dim"] == pytest.approx(-measured["elbo"] / (784 * np.log(2)), rel=1e-4)
+    kls = sum(value for key, value in measured.items() if key.startswith("kl_"))
+    assert measured["rate"] == pytest.approx(kls, rel=1e-4)
+    assert headline["distortion"] == pytest.approx(model.config.gamma, rel=0.1)
 
 
-@pytest.mark.parametrize("name", [SEQUENCE_PRESET, DISTORTION_PRESET])
+@pytest.mark.parametrize("name", [DISTORTION_PRESET])
 def test_tampered_sequence_and_distortion_presets_are_refused(tmp_path, name):
     copy = tmp_path / name
     shutil.copytree(presets.registered()[name], copy)
@@ -225,36 +201,6 @@ def test_tampered_sequence_and_distortion_presets_are_refused(tmp_path, name):
     (copy / "model.weights.h5").write_bytes(bytes(weights))
     with pytest.raises(presets.PresetIntegrityError, match="refused"):
         zoo.load(str(copy))
-
-
-def test_vrnn_run_evaluates_samples_and_becomes_a_preset(capsys, tmp_path, tiny_vrnn_run):
-    code, out, _ = run_cli(capsys, "evaluate", tiny_vrnn_run, "--k", 20, "--verbose", 0)
-    assert code == 0 and "(k = 20)" in out and "nats per time step" in out
-    metrics = runs.read_metrics(str(tiny_vrnn_run))
-    assert metrics["test_log_likelihood_k20_total_steps"] == 32
-    key = "test_log_likelihood_k20"
-    assert metrics[key] == pytest.approx(metrics[f"{key}_iwae_k20_per_step"])
-    assert metrics[key] > metrics[f"{key}_elbo_per_step"]
-    png = tmp_path / "roll.png"
-    code, _, _ = run_cli(capsys, "sample", tiny_vrnn_run, "--steps", 6, "--seed", 1, "--out", png)
-    assert code == 0 and image.imread(png).shape[0] > 100
-    code, _, err = run_cli(capsys, "sample", tiny_vrnn_run, "--num", 3, "--out", png)
-    assert code == 2 and "one sequence" in err
-    code, _, err = run_cli(capsys, "evaluate", tiny_vrnn_run, "--k", 0)
-    assert code == 2 and "k" in err
-
-    code, _, _ = run_cli(capsys, "preset", tiny_vrnn_run, "--name", "tiny_vrnn", "--k", 20,
-                         "--directory", tmp_path / "zoo", "--verbose", 0)
-    assert code == 0
-    folder = tmp_path / "zoo" / "tiny_vrnn"
-    meta = presets.verify(str(folder))
-    assert (meta["family"], meta["test_k"], meta["passes"], meta["train_seconds"]) == ("sequence", 20, 2, 1.5)
-    assert [e["k"] for e in meta["evaluations"]] == [20, families.SEQUENCE.quick_k]
-    assert meta["command"].startswith("tfgen vrnn-train --dataset") and "epochs-done" not in meta["command"]
-    assert meta["optimizer"]["config"]["learning_rate"] == pytest.approx(2e-3)
-    code, out, _ = run_cli(capsys, "evaluate", folder, "--k", 20, "--verbose", 0)  # the same seed repeats it
-    assert code == 0 and f"{meta['test_log_likelihood']:.2f} nats per time step" in out
-    assert isinstance(zoo.load(str(folder)), vrnn.VRNN)
 
 
 def test_distortion_run_evaluates_samples_and_becomes_a_preset(capsys, tmp_path, tiny_distortion_run):

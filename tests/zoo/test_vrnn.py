@@ -1,12 +1,16 @@
-import os
+"""The VRNN of Chung et al. (2015) with ELBO, IWAE_K and FIVO (Maddison et al. 2017): the particle
+filter, whole-sequence log-weights, bounds against an exact log-likelihood, fit (with XLA),
+saving, sampling, bad input."""
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgen import runs, sequences, smc
-from zoo import cli, vrnn
+from tfgen import objectives, runs, sequences, smc
+from zoo.vrnn import VRNN, VRNNConfig, bounds_per_step, paper_optimizer
 
 TINY = {"input_dim": 6, "rnn_units": 8, "latent": 3, "features": 8}
 
@@ -19,17 +23,28 @@ def binary_batch(n=3, steps=7, seed=0):
 
 
 def tiny(**kwargs):
-    model = vrnn.VRNN(**{**TINY, "seed": 0, **kwargs})
+    model = VRNN(**{**TINY, "seed": 0, **kwargs})
     model.build()
     return model
 
 
-def compiled_filter(model):
-    """``model.filter`` in a tf.function: tensor seeds give stateless draws without retracing."""
-    fn = tf.function(lambda x, k, threshold, seed: model.filter(x, k, threshold, seed=seed),
-                     reduce_retracing=True)
-    return lambda x, k, threshold, seed: fn(x, tf.constant(k), tf.constant(threshold),
-                                            tf.constant(seed, "int64"))
+def tiny_data(n=8, steps=6, seed=0):
+    frames = (np.random.default_rng(seed).random((n, steps, TINY["input_dim"])) < 0.3).astype("float32")
+    return sequences.dataset(frames, np.resize([6, 5, 4, 3], n), batch_size=4)
+
+
+class Filter:
+    """``model.filter`` in one ``tf.function`` (``k`` and the threshold as tensors, so one trace
+    serves every value), its noise drawn from a generator started at ``seed`` on each call."""
+
+    def __init__(self, model):
+        self.noise = keras.random.SeedGenerator(0)
+        self.fn = tf.function(lambda x, k, threshold: model.filter(x, k, threshold, seed=self.noise),
+                              reduce_retracing=True)
+
+    def __call__(self, x, k, threshold, seed):
+        self.noise.state.assign(keras.random.SeedGenerator(seed).state)
+        return self.fn(x, tf.constant(k), tf.constant(threshold))
 
 
 # --- tfgen.smc -------------------------------------------------------------------------
@@ -63,7 +78,7 @@ def test_gather_particles_and_resample_step():
 # --- log-weights -----------------------------------------------------------------------
 def test_log_weights_are_masked_sums_over_time():
     model = tiny()
-    run = compiled_filter(model)
+    run = Filter(model)
     x = binary_batch()
     lw = run(x, 4, 0.0, 1).log_weights
     assert lw.log_w.shape == (4, 3)
@@ -76,9 +91,10 @@ def test_log_weights_are_masked_sums_over_time():
     changed[2, 0] = 1.0 - changed[2, 0]
     moved = run(dict(x, frames=tf.constant(changed)), 4, 0.0, 1).log_weights.log_w.numpy()
     assert not np.allclose(moved[:, 2], lw.log_w.numpy()[:, 2])
-    # A sum over time, not a mean: recompute the per-step terms by hand with the same noise.
+    # A sum over time, not a mean: recompute the per-step terms by hand with the same noise
+    # (the filter's first draw from the generator: eps [steps, k, batch, latent]).
     frames, mask = x["frames"], x["mask"]
-    eps = tf.random.stateless_normal([7, 1, 3, TINY["latent"]], tf.constant([5, 0], "int64"))[:, 0]
+    eps = keras.random.normal([7, 1, 3, TINY["latent"]], seed=keras.random.SeedGenerator(5))[:, 0]
     h = c = tf.zeros([3, TINY["rnn_units"]])
     total = np.zeros(3)
     for t in range(7):
@@ -97,14 +113,15 @@ def test_log_weights_are_masked_sums_over_time():
 
 def test_fivo_k1_is_the_elbo_and_without_resampling_is_iwae():
     model = tiny()
-    run = compiled_filter(model)
+    run = Filter(model)
     x = binary_batch()
     elbo = run(x, 1, 0.0, 3).log_weights.log_w[0]
     np.testing.assert_allclose(run(x, 1, 0.5, 3).bound, elbo, rtol=1e-5)
-    iwae = vrnn.objectives.iwae(run(x, 5, 0.0, 4).log_weights.log_w)
+    iwae = objectives.iwae(run(x, 5, 0.0, 4).log_weights.log_w)
     np.testing.assert_allclose(run(x, 5, 0.0, 4).bound, iwae, rtol=1e-5)
     always = run(x, 5, 1.01, 4)  # threshold above 1: every step resamples
     np.testing.assert_array_equal(always.resampled, x["mask"].numpy().sum(1))
+    np.testing.assert_array_equal(always.steps, x["mask"].numpy().sum(1))
     assert not np.allclose(always.bound, iwae)
 
 
@@ -116,7 +133,7 @@ def test_bounds_below_exact_log_likelihood_when_z_does_not_affect_x():
     finite variance (exp(3 * 0.7^2) - 1 per step) and the bounds visible gaps.
     """
     model = tiny()
-    run = compiled_filter(model)
+    run = Filter(model)
     dense_layers = list(model.phi_z.dense) + [model.prior.heads[n] for n in ("loc", "log_scale")] + [
         model.posterior.heads[n] for n in ("loc", "log_scale")]
     for dense in dense_layers:
@@ -152,31 +169,40 @@ def test_bounds_below_exact_log_likelihood_when_z_does_not_affect_x():
 
 
 # --- training, saving, sampling, bad input -----------------------------------------------
-@pytest.mark.parametrize("objective", ["fivo"])  # iwae: fitted in the CLI test below
-def test_fit_logs_the_objective_and_round_trips(tmp_path, objective):
+def test_fit_fivo_logs_its_bound_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
-    model = tiny(objective=objective, k=2)
-    rng = np.random.default_rng(0)
-    frames = (rng.random((8, 6, 6)) < 0.3).astype("float32")
-    data = sequences.dataset(frames, np.array([6, 5, 4, 3, 6, 5, 4, 3]), batch_size=4)
+    model = tiny(objective="fivo", k=2)
+    data = tiny_data()
     model.adapt(data)
     before = [w.numpy().copy() for w in model.trainable_weights]
-    model.compile(optimizer=vrnn.paper_optimizer(1e-2))
+    model.compile(optimizer=paper_optimizer(1e-2))
     logs = {key: values[-1] for key, values in model.fit(data, epochs=1, verbose=0).history.items()}
-    assert all(np.isfinite(value) for value in logs.values())
+    assert set(logs) == {"loss", "fivo_k2", "reconstruction", "kl", "kl_z", "resampling_rate"}
+    assert all(np.isfinite(value) for value in logs.values()) and 0.0 <= logs["resampling_rate"] <= 1.0
+    np.testing.assert_allclose(logs["loss"], -logs["fivo_k2"], rtol=1e-5)
     assert any(not np.allclose(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
-    if objective == "fivo":
-        assert "elbo" not in logs and 0.0 <= logs["resampling_rate"] <= 1.0
-        np.testing.assert_allclose(logs["loss"], -logs["fivo_k2"], rtol=1e-5)
-    else:
-        assert logs["iwae_k2"] >= logs["elbo"]
-        np.testing.assert_allclose(logs["loss"], -logs["iwae_k2"], rtol=1e-5)
-    runs.save(model, str(tmp_path), {"dataset": "jsb"})
+    runs.save(model, str(tmp_path), {"dataset": "jsb"}, "vrnn")
     loaded, _ = runs.load(str(tmp_path))
     assert loaded.get_config() == model.get_config()
     batch = next(iter(data))
-    np.testing.assert_allclose(loaded.filter(batch, 2, 0.5, seed=1).bound,
-                               model.filter(batch, 2, 0.5, seed=1).bound, rtol=1e-5)
+    np.testing.assert_allclose(loaded.fivo(batch, 2, seed=1), model.fivo(batch, 2, seed=1), rtol=1e-5)
+    assert model.predict(data, verbose=0).shape == (8,)  # the per-sequence training bound
+
+
+@pytest.mark.parametrize("objective,k", [("elbo", 1), ("iwae", 3), ("fivo", 3)])
+def test_fit_compiles_with_xla(objective, k):
+    """Keras turns XLA on by default on GPUs: the time loop and its gradient must compile."""
+    keras.utils.set_random_seed(0)
+    model = tiny(objective=objective, k=k, resample_threshold=0.9)  # FIVO resamples often
+    model.compile(optimizer=paper_optimizer(1e-2), jit_compile=True)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    logs = {key: values[-1] for key, values in model.fit(tiny_data(n=4), epochs=1, verbose=0).history.items()}
+    bound = {"elbo": "elbo", "iwae": f"iwae_k{k}", "fivo": f"fivo_k{k}"}[objective]
+    assert all(np.isfinite(value) for value in logs.values())
+    np.testing.assert_allclose(logs["loss"], -logs[bound], rtol=1e-5)
+    assert any(not np.allclose(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+    if objective == "fivo":
+        assert 0.0 < logs["resampling_rate"] <= 1.0
 
 
 def test_sample_is_a_binary_piano_roll_and_repeats_with_a_seed():
@@ -188,43 +214,60 @@ def test_sample_is_a_binary_piano_roll_and_repeats_with_a_seed():
     assert gauss.shape == (1, 4, 6) and np.all(np.isfinite(gauss))
 
 
-def test_bad_configuration_and_input():
-    with pytest.raises(ValueError, match="objective"):
-        vrnn.VRNN(objective="rws")
-    with pytest.raises(ValueError, match="likelihood"):
-        vrnn.VRNN(likelihood="poisson")
+def test_named_configurations_and_config_round_trip():
+    reference = VRNN.from_config_name("maddison2017")
+    c = reference.config
+    assert (c.rnn_units, c.latent, c.features, c.objective, c.k) == (64, 64, 64, "fivo", 4)
+    assert VRNN.from_config_name("maddison2017", k=8).k == 8
+    model = tiny(objective="iwae", k=3, estimator="path")
+    assert VRNN.from_config(model.get_config()).config == model.config
+    assert VRNNConfig() == VRNN.configs.get("cpu")
+
+
+def test_configs_and_cli_import_no_tensorflow():
+    code = ("import sys, zoo.vrnn, zoo.vrnn.configs, zoo.vrnn.cli; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"objective": "rws"}, "objective"),
+    ({"likelihood": "poisson"}, "likelihood"),
+    ({"k": 0}, "k must be"),
+    ({"latent": 0}, "latent must be"),
+    ({"resample_threshold": -0.5}, "resample_threshold"),
+])
+def test_bad_configuration(fields, message):
+    with pytest.raises(ValueError, match=message):
+        VRNN(**fields)
+
+
+def test_bad_input():
     model = tiny()
     model.compile(optimizer="adam")
     with pytest.raises(ValueError, match=r"\(batch, steps, 6\)"):
         model.fit(np.zeros((2, 4, 5), "float32"), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="binary"):
         model.fit(np.full((2, 4, 6), 0.5, "float32"), epochs=1, verbose=0)
+    frames = np.zeros((2, 4, 6), "float32")
+    with pytest.raises(ValueError, match="mask must be 0/1"):
+        model.evaluate({"frames": frames, "mask": np.full((2, 4), 0.5, "float32")}, verbose=0)
+    with pytest.raises(ValueError, match="'frames'"):
+        model.evaluate({"frame": frames}, verbose=0)
+    with pytest.raises(ValueError, match="NaN"):
+        model.evaluate({"frames": np.full((2, 4, 6), np.nan, "float32")}, verbose=0)
 
 
-def test_evaluate_reports_per_step_bounds_in_order():
+def test_bounds_per_step_in_order_and_repeatable():
+    keras.utils.set_random_seed(0)  # the weights, whatever ran before
     model = tiny(k=4)
-    data = sequences.dataset(binary_batch(n=5, steps=6)["frames"].numpy(), np.array([6, 5, 4, 3, 2]), 5)
-    result = vrnn.evaluate(model, data, iwae_k=64, max_rows=64)
-    assert result["total_steps"] == 20
-    assert result["elbo_per_step"] < result["iwae_k64_per_step"] < 0
-    np.testing.assert_allclose(result["iwae_k64_per_step"], result["iwae_k64_total"] / 20)
-    assert "fivo_k4_total" in result and "elbo_total" in result
-
-
-def test_cli_train_evaluate_sample_on_an_npz(tmp_path):
-    rng = np.random.default_rng(0)
-    path = str(tmp_path / "seqs.npz")
-    np.savez(path, frames=rng.normal(size=(6, 5, 2)).astype("float32"), lengths=np.array([5, 4, 3, 5, 4, 3]))
-    out = str(tmp_path / "run")
-    common = ["--rnn-units", "4", "--latent", "2", "--features", "4", "--batch-size", "3"]
-    assert cli.main(["vrnn-train", "--dataset", path, "--likelihood", "gaussian", "--objective", "iwae",
-                     "--k", "2", "--epochs", "1", "--iwae-k", "3", "--out", out, "--verbose", "0",
-                     *common]) == 0
-    metrics = runs.read_metrics(out)
-    assert metrics["test_total_steps"] == 24 and np.isfinite(metrics["test_iwae_k3_per_step"])
-    assert cli.main(["vrnn-evaluate", out, "--iwae-k", "5"]) == 0
-    assert "test_iwae_k5_per_step" in runs.read_metrics(out)
-    png = str(tmp_path / "roll.png")
-    assert cli.main(["vrnn-sample", out, "--steps", "4", "--png", png]) == 0
-    assert os.path.getsize(png) > 0
-    assert cli.main(["vrnn-train", "--dataset", "nope", "--out", str(tmp_path / "x")]) == 2
+    frames = np.tile(binary_batch(n=5, steps=6)["frames"].numpy(), [20, 1, 1])  # 100 sequences: the
+    data = sequences.dataset(frames, np.tile([6, 5, 4, 3, 2], 20), 50)  # one-sample ELBO averages out
+    result = bounds_per_step(model, data, iwae_k=64, max_rows=1024)
+    assert result["total_steps"] == 400
+    assert result["elbo"] < result["iwae_k64"] < 0
+    np.testing.assert_allclose(result["iwae_k64"], result["iwae_k64_total"] / 400)
+    np.testing.assert_allclose(result["fivo_k4"], result["fivo_k4_total"] / 400)
+    assert bounds_per_step(model, data, iwae_k=64, max_rows=1024) == result  # the seed repeats it
+    assert set(bounds_per_step(model, data, iwae_k=0, fivo_k=2)) == {"fivo_k2", "elbo", "fivo_k2_total",
+                                                                      "elbo_total", "total_steps"}
