@@ -7,7 +7,7 @@ zoo has no case here: a new model gets checked by adding one entry to :data:`CAS
 import dataclasses
 import importlib
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -87,7 +87,8 @@ class ImageModel:
         shape, c = tuple(x.shape[1:]), self.config
         if x.ndim < 2 or shape not in ((c.dims,), tuple(c.image_shape)):
             raise ValueError(
-                f"{type(self).__name__} expects images of shape (batch, {', '.join(map(str, c.image_shape))}) "
+                f"{type(self).__name__} expects images of shape "
+                f"(batch, {', '.join(map(str, c.image_shape))}) "
                 f"or flat (batch, {c.dims}), got {x.shape}."
             )
         self.likelihood.validate(x)

@@ -20,7 +20,8 @@ def grid(images, image_shape, columns=None, gap=1, background=0.5):
                   dtype="float32")
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
-        out[r * (height + gap):r * (height + gap) + height, c * (width + gap):c * (width + gap) + width] = image
+        top, left = r * (height + gap), c * (width + gap)
+        out[top:top + height, left:left + width] = image
     return out[..., 0] if channels == 1 else out
 
 

@@ -10,8 +10,9 @@ fixed) with an ascent step on ``lambda`` (its own optimizer, ``theta`` held fixe
 (with ``eta * gradient`` replaced by the dual optimizer's update), so a multiplier grows
 while its constraint is violated and shrinks toward ``min_i`` once it holds. Zhao, Song &
 Ermon (2018) use RMSProp and ``[0.001, 100]``; distortion targeting ("Mind Your Bits and
-Errors", anonymous ICLR 2021 submission, app. B) uses Adam with beta_1 = 0 and ``[1e-4, 0.9999]``. A constraint with ``learned=False`` keeps its
-multiplier fixed (InfoVAE's weights).
+Errors", anonymous ICLR 2021 submission, app. B) uses Adam with beta_1 = 0 and
+``[1e-4, 0.9999]``. A constraint with ``learned=False`` keeps its multiplier fixed (InfoVAE's
+weights).
 """
 import dataclasses
 import math

@@ -136,8 +136,9 @@ class Run:
         if callable(data) and not hasattr(data, "element_spec"):
             data = data(first)
         guard = _NaNGuard()
-        checkpointer = _Checkpointer(self, every=checkpoint_every or epochs, keep=set(keep_epochs), guard=guard,
-                                     seconds_before=state["train_seconds"], history=state["history"])
+        checkpointer = _Checkpointer(self, every=checkpoint_every or epochs, keep=set(keep_epochs),
+                                     guard=guard, seconds_before=state["train_seconds"],
+                                     history=state["history"])
         budget = [] if max_minutes is None else [TimeBudget(max_minutes)]  # before the checkpointer
         driver = [guard, *budget, checkpointer, keras.callbacks.TensorBoard(os.path.join(self.out, LOGS))]
         start = time.time()
@@ -160,7 +161,7 @@ class Run:
     def finish(self, model, **metrics):
         """Write the final ``config.json``, ``model.weights.h5`` and ``metrics.json``; return it."""
         save(model, self.out, self.settings, self.family)
-        last = {key: value for key, value in self.history[-1].items() if key != "epoch"} if self.history else {}
+        last = {key: value for key, value in (self.history or [{}])[-1].items() if key != "epoch"}
         return update_metrics(
             self.out, status="time_budget" if self.budget_hit else "finished", epochs=self.epochs_done,
             train_seconds=round(self.train_seconds, 1), final_train=last, **metrics)

@@ -4,7 +4,7 @@
 
     tfgen train iwae --dataset binarized_mnist --k 50 --out runs/iwae     # VERB FAMILY flags
     tfgen train vrnn --objective fivo --k 4 --out runs/fivo
-    tfgen train infovae --model lagvae --e1 140 --e2 3 --out runs/lagvae
+    tfgen train infovae --method lagvae --e1 140 --e2 3 --out runs/lagvae
     tfgen train distortion --gamma 10 --out runs/dt_g10
     tfgen evaluate runs/iwae --k 5000          # a run folder or a preset: its family is known
     tfgen sample iwae_binarized_mnist_k50_l1 --out grid.png
@@ -24,8 +24,7 @@ import argparse
 import os
 import sys
 
-from zoo import families
-from zoo import presets_cli
+from zoo import families, presets_cli
 
 FAMILY_VERBS = ("train", "tune", "figures")
 
@@ -49,9 +48,11 @@ def add_run_arguments(parser, family):
     group.add_argument("--checkpoint-every", type=int, default=1,
                        help="checkpoint every N epochs (and after the last) [default: %(default)s]")
     group.add_argument("--seed", type=int, default=0,
-                       help="seed of the weights, the data order and the sampling noise [default: %(default)s]")
+                       help="seed of the weights, the data order and the sampling noise "
+                            "[default: %(default)s]")
     group.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                       help="Keras verbosity: 0 silent, 1 progress bars, 2 a line per epoch [default: %(default)s]")
+                       help="Keras verbosity: 0 silent, 1 progress bars, 2 a line per epoch "
+                            "[default: %(default)s]")
 
 
 def build_parser():

@@ -48,7 +48,7 @@ def settings_of(args, config=None, exclude=()):
     import dataclasses
 
     settings = {key: value for key, value in vars(args).items()
-                if key not in ("verb", "handler", *exclude) and not key.startswith("model_")}
+                if key not in ("verb", "family", "handler", *exclude) and not key.startswith("model_")}
     if config is not None:
         settings["model"] = dataclasses.asdict(config)
     return settings
@@ -89,6 +89,7 @@ class Family:
     """
 
     name = None
+    data_fields = ("seed", "image_shape")  # model fields a run sets from its data and --seed
     unit = "nats"
     default_k = 5000
     quick_k = 100
@@ -123,20 +124,25 @@ class Family:
         """Epochs trained."""
         return metrics.get("epochs", settings.get("epochs"))
 
+    def registry(self, settings):
+        """The :class:`tfgen.config.Registry` of named configurations a run's ``--config`` names."""
+        return module(self.name, "configs").CONFIGS
+
     def command(self, settings):
-        """The training command rebuilt from a run's recorded settings: its flags, then the model
-        fields that differ from its named configuration's (``--config``)."""
+        """The training command rebuilt from a run's recorded settings: its flags (not how it
+        was started), then the model fields that differ from its named configuration's
+        (``--config``), except those the run sets from its data and ``--seed`` (``data_fields``)."""
         import dataclasses
         import json
 
-        registry = module(self.name, "configs").CONFIGS
+        registry = self.registry(settings)
         named = dataclasses.asdict(registry.get(settings.get("config") or registry.names()[0]))
         flags = []
         for key, value in settings.items():
-            if key not in ("model", "overwrite", "resume"):
+            if key not in ("family", "model", "overwrite", "resume"):
                 flags += _flag(key, value)
-        for key, value in settings.get("model", {}).items():
-            if key not in ("seed", "image_shape") and json.dumps(value) != json.dumps(named.get(key)):
+        for key, value in (settings.get("model") or {}).items():
+            if key not in self.data_fields and json.dumps(value) != json.dumps(named.get(key)):
                 flags += _flag(key, value)
         return " ".join([f"tfgen train {self.name}"] + flags)
 

@@ -8,7 +8,7 @@ interrupted one resumed from its last checkpoint), then plot from the run folder
     python docs/scripts/infovae_frontier.py train lagvae --epochs 8 --hidden 256,256 --runs runs/frontier
     python docs/scripts/infovae_frontier.py plot --runs runs/frontier --out docs/figures/infovae_frontier.png
 
-Every run is a ``tfgen train infovae --model infovae|lagvae`` command (printed before it starts)
+Every run is a ``tfgen train infovae --method infovae|lagvae`` command (printed before it starts)
 and leaves a :mod:`tfgen.runs` folder; the plot reads its ``metrics.json``: the held-out
 measures of :class:`zoo.infovae.family.InfoVAEFamily` (``test_log_likelihood_k{K}_consistency``,
 ``_rate``, ``_mmd`` over shuffled batches of 250, ``_mutual_information`` over 10000 test images)

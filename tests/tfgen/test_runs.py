@@ -40,11 +40,13 @@ def test_a_finished_run_holds_config_weights_metrics_history_logs_and_checkpoint
     metrics = run.finish(model, test_figure=-1.5)
     names = set(os.listdir(tmp_path / "run"))
     assert {"config.json", "model.weights.h5", "metrics.json", "history.csv", "logs", "checkpoints"} <= names
-    assert [os.path.basename(c) for c in runs.checkpoints(tmp_path / "run")] == ["epoch-000002", "epoch-000004"]
+    kept = [os.path.basename(c) for c in runs.checkpoints(tmp_path / "run")]
+    assert kept == ["epoch-000002", "epoch-000004"]
     assert metrics["status"] == "finished" and metrics["epochs"] == 4 and metrics["test_figure"] == -1.5
     assert set(metrics["final_train"]) >= {"loss", "elbo", "iwae_k2"} and len(history["loss"]) == 4
     loaded, settings = runs.load(tmp_path / "run")
-    assert settings["epochs"] == 4 and json.loads((tmp_path / "run" / "config.json").read_text())["family"] == "iwae"
+    assert settings["epochs"] == 4
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["family"] == "iwae"
     np.testing.assert_array_equal(loaded.log_weights(X, 3, seed=2).log_w.numpy(),
                                   model.log_weights(X, 3, seed=2).log_w.numpy())
 
@@ -55,7 +57,8 @@ def test_resume_gives_the_weights_optimizer_and_noise_of_an_uninterrupted_run(tm
     run, resumed, history = train(tmp_path / "killed", 4, resume=True)
     assert run.initial_epoch == 2 and len(history["loss"]) == 4
     assert int(resumed.optimizer.iterations) == int(straight.optimizer.iterations) == 12
-    for a, b in zip(straight.weights + straight.optimizer.variables, resumed.weights + resumed.optimizer.variables):
+    state = straight.weights + straight.optimizer.variables
+    for a, b in zip(state, resumed.weights + resumed.optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     rows = list(csv.DictReader(open(tmp_path / "killed" / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
@@ -129,4 +132,5 @@ def test_history_has_every_column_even_one_first_logged_late(tmp_path):
 
 def test_metrics_json_stays_valid_json_with_non_finite_values(tmp_path):
     runs.update_metrics(tmp_path, figure=float("nan"), nested={"a": float("inf"), "b": 1.0})
-    assert json.loads((tmp_path / "metrics.json").read_text()) == {"figure": None, "nested": {"a": None, "b": 1.0}}
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written == {"figure": None, "nested": {"a": None, "b": 1.0}}

@@ -32,8 +32,8 @@ def help_runs(*argv):
 
 
 @pytest.mark.parametrize("argv", [(), ("train", "iwae"), ("train", "vrnn"), ("train", "infovae"),
-                                  ("train", "distortion"), ("evaluate",), ("sample",), ("preset",), ("tune", "iwae"),
-                                  ("figures", "distortion")])
+                                  ("train", "distortion"), ("evaluate",), ("sample",), ("preset",),
+                                  ("tune", "iwae"), ("figures", "distortion")])
 def test_help_loads_no_tensorflow_and_prints_no_log_lines(argv):
     _, out, err = help_runs(*argv)
     assert out.strip().endswith("NONE") and "usage: tfgen" in out
@@ -65,7 +65,8 @@ def test_every_train_has_the_run_flags_with_one_meaning():
     parser = cli.build_parser()
     trains = parser._subparsers._group_actions[0].choices["train"]._subparsers._group_actions[0].choices
     assert sorted(trains) == sorted(families.NAMES)
-    run_flags = {"--out", "--overwrite", "--resume", "--max-minutes", "--checkpoint-every", "--seed", "--verbose"}
+    run_flags = {"--out", "--overwrite", "--resume", "--max-minutes", "--checkpoint-every", "--seed",
+                 "--verbose"}
     helps = {}
     for name, sub in trains.items():
         flags = {a.option_strings[0]: a for a in sub._actions if a.option_strings}

@@ -1,4 +1,4 @@
-"""`tfgen train iwae` with the paper's schedule: truncation labels, kill + resume, --from-stage, warm starts."""
+"""`tfgen train iwae` on the paper's schedule: truncation labels, kill + resume, --from-stage, warm starts."""
 import json
 
 import numpy as np

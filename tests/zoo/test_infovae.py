@@ -23,7 +23,8 @@ from zoo.infovae import (
 from zoo.infovae.family import FAMILY
 
 SMALL = {"image_shape": (8, 8, 1), "latent": 4, "hidden": (32, 32), "seed": 0}
-TINY_RUN = ["train", "infovae", "--model", "lagvae", "--dataset", "digits", "--latent", "4", "--hidden", "16",
+TINY_RUN = ["train", "infovae", "--method", "lagvae", "--dataset", "digits", "--latent", "4",
+            "--hidden", "16",
             "--e1", "20", "--e2", "50", "--batch-size", "100", "--learning-rate", "3e-3",
             "--dual-learning-rate", "0.05", "--eval-k", "5", "--seed", "1", "--verbose", "0"]
 
@@ -221,7 +222,7 @@ def test_cli_trains_then_evaluates_a_run(tmp_path, capsys, ported):
     model, settings = runs.load(str(out))
     assert isinstance(model, LagVAE) and model.config.hidden == (16,) and model.config.e2 == 50.0
     assert settings["method"] == "lagvae" and settings["model"]["image_shape"] == [8, 8, 1]
-    assert FAMILY.command(settings).startswith("tfgen train infovae --model lagvae --latent 4 --hidden 16 "
+    assert FAMILY.command(settings).startswith("tfgen train infovae --method lagvae --latent 4 --hidden 16 "
                                                "--e1 20.0 --e2 50.0 --batch-size 100")
     assert "test log-likelihood (k = 5)" in capsys.readouterr().out
 
@@ -235,11 +236,11 @@ def test_cli_trains_then_evaluates_a_run(tmp_path, capsys, ported):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--model", "infovae", "--lambda-min", "0.5"], "--lambda-min is for --model lagvae"),
-    (["--model", "infovae", "--e1", "-1"], "InfoVAE's weight e1 must be >= 0"),
+    (["--method", "infovae", "--lambda-min", "0.5"], "--lambda-min is for --method lagvae"),
+    (["--method", "infovae", "--e1", "-1"], "InfoVAE's weight e1 must be >= 0"),
     (["--kernel", "cosine"], "Unknown kernel 'cosine'"),
     (["--mmd-estimator", "path"], "Unknown mmd_estimator 'path'"),
-    (["--model", "lagvae", "--config", "zhao2018_infovae"], "Unknown configuration 'zhao2018_infovae'"),
+    (["--method", "lagvae", "--config", "zhao2018_infovae"], "Unknown configuration 'zhao2018_infovae'"),
     (["--dataset", "cifar10"], "Unknown dataset 'cifar10'"),
     (["--epochs", "0"], "--epochs must be >= 1"),
     (["--dual-learning-rate", "0"], "--dual-learning-rate must be > 0.0"),

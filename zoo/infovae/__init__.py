@@ -3,7 +3,7 @@ Lagrangian Perspective on Latent Variable Generative Models" (UAI 2018).
 
 ``model`` (:class:`InfoVAE`, :class:`LagVAE`, the held-out measures), ``configs``
 (:class:`InfoVAEConfig`, :class:`LagVAEConfig`, named configurations), ``family`` (evaluation
-hooks), ``cli`` (``tfgen train infovae --model infovae|lagvae``). The models are imported on
+hooks), ``cli`` (``tfgen train infovae --method infovae|lagvae``). The models are imported on
 first use, so the command line's help needs no TensorFlow.
 """
 from zoo.infovae.configs import CONFIGS, INFOVAE_CONFIGS, LAGVAE_CONFIGS, InfoVAEConfig, LagVAEConfig  # noqa: F401

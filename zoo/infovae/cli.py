@@ -1,13 +1,13 @@
-"""InfoVAE and LagVAE (Zhao, Song & Ermon 2018): ``tfgen train infovae --model infovae|lagvae``.
+"""InfoVAE and LagVAE (Zhao, Song & Ermon 2018): ``tfgen train infovae --method infovae|lagvae``.
 
 The authors' README examples (``--config zhao2018_infovae`` / ``zhao2018_lagvae``, the defaults
 of each ``--model``)::
 
-    tfgen train infovae --model infovae --mi 1 --e1 1 --e2 1 --epochs 5 --out runs/infovae
-    tfgen train infovae --model lagvae --mi 1 --e1 86 --e2 5 --epochs 5 --out runs/lagvae
-    tfgen train infovae --model lagvae --e1 140 --e2 3 --hidden 256,256 --epochs 8 \\
+    tfgen train infovae --method infovae --mi 1 --e1 1 --e2 1 --epochs 5 --out runs/infovae
+    tfgen train infovae --method lagvae --mi 1 --e1 86 --e2 5 --epochs 5 --out runs/lagvae
+    tfgen train infovae --method lagvae --e1 140 --e2 3 --hidden 256,256 --epochs 8 \\
         --learning-rate 1e-3 --dual-learning-rate 1e-2 --out runs/lagvae_mmd3
-    tfgen train infovae --model lagvae --dataset fashion_mnist --config gaussian --out runs/fashion
+    tfgen train infovae --method lagvae --dataset fashion_mnist --config gaussian --out runs/fashion
 
 Training goes through the run driver (:mod:`tfgen.runs`: ``--resume``, ``--max-minutes``,
 checkpoints, NaN stop). ``metrics.json`` then holds ``test_log_likelihood_k{K}`` (IWAE_K,
@@ -26,7 +26,7 @@ LAGVAE_ONLY = tuple(f.name for f in dataclasses.fields(LagVAEConfig)
 
 
 def add_train_arguments(parser):
-    parser.add_argument("--model", dest="method", default="infovae", choices=sorted(CONFIGS),
+    parser.add_argument("--method", default="infovae", choices=sorted(CONFIGS),
                         help="infovae: e1, e2 are fixed weights; lagvae: e1, e2 are targets and the "
                              "multipliers are learned [default: %(default)s]")
     parser.add_argument("--dataset", default="binarized_mnist",
@@ -78,7 +78,7 @@ def _check_args(args):
     if args.method != "lagvae":
         given = [name for name in LAGVAE_ONLY if getattr(args, f"model_{name}", None) is not None]
         if given:
-            raise ValueError(f"--{given[0].replace('_', '-')} is for --model lagvae (an InfoVAE's "
+            raise ValueError(f"--{given[0].replace('_', '-')} is for --method lagvae (an InfoVAE's "
                              "multipliers are its fixed weights e1, e2).")
 
 

@@ -1,6 +1,5 @@
 """The InfoVAE family's hooks: shuffled test data, ``log p(x)`` by IWAE_k and the held-out
 measures of the Lagrangian's parts (used by ``tfgen evaluate``, ``tfgen sample`` and presets)."""
-import dataclasses
 
 from zoo.families import Family
 
@@ -47,25 +46,11 @@ class InfoVAEFamily(Family):
         figures = super().measure(model, dataset, k, seed, verbose)
         return {**figures, **held_out_measures(model, _rows(dataset), MMD_BATCH, MI_EXAMPLES, seed)}
 
-    def command(self, settings):
-        """``tfgen train infovae --model M ...`` rebuilt from a run's settings: the model fields
-        that differ from its named configuration, then the other flags."""
+    def registry(self, settings):
+        """The named configurations of the run's ``--method`` (infovae or lagvae)."""
         from zoo.infovae.configs import CONFIGS
 
-        method, fields = settings.get("method", "infovae"), settings.get("model") or {}
-        registry = CONFIGS[method]
-        named = registry.get(settings.get("config") or registry.names()[0])
-        flags = [f"--model {method}"]
-        for f in dataclasses.fields(named):
-            value = fields.get(f.name)
-            differs = value is not None and _plain(value) != _plain(getattr(named, f.name))
-            if differs and f.metadata.get("flag", True) and f.name != "image_shape":
-                flags.append(f"--{f.name.replace('_', '-')} {_plain(value)}")
-        for key, value in settings.items():
-            if key in ("family", "method", "model", "overwrite", "resume") or value is None or value is False:
-                continue
-            flags.append(f"--{key.replace('_', '-')}" + ("" if value is True else f" {_plain(value)}"))
-        return " ".join(["tfgen train infovae"] + flags)
+        return CONFIGS[settings.get("method", "infovae")]
 
 
 def _rows(dataset):
@@ -74,11 +59,6 @@ def _rows(dataset):
 
     return np.concatenate([batch[0] if isinstance(batch, tuple) else batch
                            for batch in dataset.as_numpy_iterator()])
-
-
-def _plain(value):
-    """A field's value as a flag writes it: sequences comma-separated, other values as ``str``."""
-    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 FAMILY = InfoVAEFamily()

@@ -26,8 +26,8 @@ EXPERIMENTS = ("train", "iwae_to_vae", "vae_to_iwae")
 
 def add_train_arguments(parser):
     parser.add_argument("--dataset", default="digits",
-                        help="a tfgen.data dataset: digits (no download), binarized_mnist, mnist, fashion_mnist, "
-                             "omniglot [default: %(default)s]")
+                        help="a tfgen.data dataset: digits (no download), binarized_mnist, mnist, "
+                             "fashion_mnist, omniglot [default: %(default)s]")
     parser.add_argument("--train-size", type=int, default=None,
                         help="train on a random subset of this many training images (seeded by --seed) "
                              "[default: all]")
@@ -188,7 +188,8 @@ def add_tune_arguments(parser):
     parser.add_argument("--layers", type=int, default=1, help="stochastic layers [default: %(default)s]")
     parser.add_argument("--objective", nargs="+", default=["iwae"], choices=["vae", "iwae"],
                         help="bounds to choose among [default: iwae]")
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 5], help="choices of training k [default: 1 5]")
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 5],
+                        help="choices of training k [default: 1 5]")
     parser.add_argument("--units", type=int, nargs="+", default=[100, 200],
                         help="choices of hidden width [default: 100 200]")
     parser.add_argument("--learning-rate", type=float, nargs=2, default=[1e-4, 1e-2], metavar=("LOW", "HIGH"),

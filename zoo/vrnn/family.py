@@ -6,8 +6,6 @@ from zoo.families import Family
 # Length boundaries of the training batches: fewer padded steps per batch (JSB lengths 25..160).
 BUCKETS = (48, 64, 80, 100)
 SPLITS = {"validation": "valid"}  # the split names of tfgen.data, as JSB's pickle calls them
-# Recorded settings that are not flags of the command that trained a run.
-NOT_TRAINING_FLAGS = ("family", "resume", "overwrite")
 
 
 def load_arrays(dataset, split):
@@ -35,6 +33,7 @@ class VRNNFamily(Family):
     """
 
     name = "vrnn"
+    data_fields = ("seed", "input_dim")
     unit = "nats per time step"
     default_k = 1000
     quick_k = 100
@@ -70,19 +69,6 @@ class VRNNFamily(Family):
         figures = bounds_per_step(model, dataset, iwae_k=0, fivo_k=fivo_k, seed=args.seed)
         print(f"  fivo_k{fivo_k}: {figures[f'fivo_k{fivo_k}']:.4f}")
         return {name: figures[name] for name in (f"fivo_k{fivo_k}", f"fivo_k{fivo_k}_total")}
-
-    def command(self, settings):
-        """``tfgen train vrnn`` with the run's flags (not ``--resume``), and the model's fields that
-        differ from its named configuration (the model's seed is ``--seed``, its input size the data's)."""
-        import dataclasses
-
-        from zoo.vrnn.configs import CONFIGS
-
-        named = dataclasses.asdict(CONFIGS.get(settings.get("config", CONFIGS.names()[0])))
-        model = {key: value for key, value in (settings.get("model") or {}).items()
-                 if key not in ("seed", "input_dim") and value != named.get(key)}
-        flags = {key: value for key, value in settings.items() if key not in ("model", *NOT_TRAINING_FLAGS)}
-        return super().command({**flags, **model})
 
     def sample(self, model, settings, out, num=None, seed=None, scale=4, steps=None):
         """``steps`` generated frames: one sequence as a piano-roll PNG, or ``num`` sequences
