@@ -119,7 +119,8 @@ def test_bad_input_raises_before_training():
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
     for bad, match in [({"k": 0}, "k must be"), ({"layers": 3}, "1 or 2 stochastic layers"),
                        ({"objective": "wake-sleep"}, "Unknown objective"),
-                       ({"image_shape": (0, 28, 1)}, "image_shape"), ({"input_dim": 784}, "no hyper-parameter")]:
+                       ({"image_shape": (0, 28, 1)}, "image_shape"),
+                       ({"input_dim": 784}, "no hyper-parameter")]:
         with pytest.raises(ValueError, match=match):
             IWAE(**bad)
     assert objectives.check_k(50) == 50
