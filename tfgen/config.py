@@ -96,6 +96,21 @@ def check_layer_sizes(name, value):
     return tuple(check_sizes(f"{name} (layer {i + 1})", v) for i, v in enumerate(value))
 
 
+def check_resolutions(resolutions, image_size):
+    """The sides of a top-down path's feature maps (:mod:`tfgen.blocks`), coarsest first, each
+    dividing the next, the last ``image_size``; from a sequence or ``"1,4,8"``."""
+    resolutions = check_sizes("resolutions", resolutions)
+    if not resolutions or resolutions[-1] != image_size:
+        raise ValueError(f"resolutions must end at the image size {image_size}, got {resolutions}.")
+    for low, high in zip(resolutions, resolutions[1:]):
+        if low >= high or high % low:
+            raise ValueError(
+                f"Each resolution must divide the next, larger one; {low} -> {high} in {resolutions} "
+                "does not."
+            )
+    return resolutions
+
+
 def check_image_shape(value):
     shape = check_sizes("image_shape", value)
     if len(shape) != 3:
@@ -112,7 +127,8 @@ class ImageConfig:
     encoder: str = field("mlp", "network from the data to the first stochastic layer", choices=NETWORKS)
     decoder: str = field("mlp", "network from the first stochastic layer to the likelihood", choices=NETWORKS)
     likelihood: str = field("bernoulli", "p(x|z): bernoulli for binary pixels; gaussian (learned scale, "
-                            "at least 1/256) or gaussian_fixed for intensities in [0, 1]", choices=LIKELIHOODS)
+                            "at least 1/256) or gaussian_fixed for intensities in [0, 1]",
+                            choices=LIKELIHOODS)
     likelihood_scale: float = field(0.1, "standard deviation of the gaussian_fixed likelihood, in the "
                                     "units of the data (pixels in [0, 1])")
     activation: str = field("tanh", "activation of the deterministic hidden layers")
@@ -158,8 +174,9 @@ class Registry:
         return self.config_class(**{**self.configs[name], **overrides})
 
     def describe(self):
-        return "; ".join(f"{name}: {', '.join(f'{k}={_text(v)}' for k, v in fields.items()) or 'the defaults'}"
-                         for name, fields in self.configs.items())
+        return "; ".join(
+            f"{name}: {', '.join(f'{k}={_text(v)}' for k, v in fields.items()) or 'the defaults'}"
+            for name, fields in self.configs.items())
 
 
 def _text(value):
