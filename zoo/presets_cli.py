@@ -11,6 +11,7 @@
 The model's family (:mod:`zoo.families`) says what its test figure is, on which data, and
 how it samples, so these verbs work the same for every family.
 """
+import importlib
 import os
 import time
 
@@ -23,7 +24,8 @@ def register(verbs):
                           help="importance samples [default: the family's: 5000 iwae, 1000 vrnn and infovae, "
                                "1 (the ELBO) distortion]")
     evaluate.add_argument("--split", default="test", help="the dataset split measured [default: %(default)s]")
-    evaluate.add_argument("--batch-size", type=int, default=100, help="examples per batch [default: %(default)s]")
+    evaluate.add_argument("--batch-size", type=int, default=100,
+                          help="examples per batch [default: %(default)s]")
     evaluate.add_argument("--every-nth", type=int, default=None,
                           help="only every N-th example of the split, a subset spread over the whole split "
                                "(keys get an _everyN suffix) [default: all]")
@@ -50,7 +52,8 @@ def register(verbs):
     preset.add_argument("--name", required=True, help="the preset's name, e.g. iwae_digits_k5_l1 (required)")
     preset.add_argument("--k", type=int, default=None,
                         help="samples of the recorded test figure [default: the family's, as evaluate]")
-    preset.add_argument("--description", default="", help="one line saying what the preset is [default: empty]")
+    preset.add_argument("--description", default="",
+                        help="one line saying what the preset is [default: empty]")
     preset.add_argument("--command", default=None, dest="train_command",
                         help="the command that trained the run [default: rebuilt from its settings]")
     preset.add_argument("--directory", default=None,
@@ -59,7 +62,8 @@ def register(verbs):
                         help="record the k-sample figure `tfgen evaluate RUN --k K` already measured "
                              "[default: measure it]")
     preset.add_argument("--seed", type=int, default=0, help="seed of the measurements [default: 0]")
-    preset.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="progress bars [default: 1]")
+    preset.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                        help="progress bars [default: 1]")
     preset.set_defaults(handler=preset_command)
 
 
@@ -69,6 +73,11 @@ def load_model(source):
     from zoo import presets as zoo_presets
 
     if os.path.isdir(source) and not os.path.exists(os.path.join(source, presets.METADATA)):
+        config = os.path.join(source, runs.CONFIG)
+        if os.path.exists(config):  # register the run's model class with Keras, as zoo.presets.load does
+            module = runs.read_json(config)["model"].get("module", "")
+            if module.split(".")[0] == "zoo":
+                importlib.import_module(module)
         model, settings = runs.load(source)
         return model, settings, source
     folder = presets.resolve(source)
