@@ -1,168 +1,235 @@
-"""``tfgen distortion-train`` and ``tfgen distortion-figures``: seed 004's experiments.
+"""Distortion-targeted hierarchical VAEs, two-stage training ("Mind Your Bits and Errors", ICLR 2021).
 
-    tfgen distortion-train --dataset fashion_mnist --gamma 8 --out runs/dt_g8
-    tfgen distortion-train --dataset fashion_mnist --primary runs/dt_g8 --gamma 2 --out runs/dt_g8_s2
-    tfgen distortion-figures --primaries runs/dt_g2 runs/dt_g8 --two-stage runs/dt_g8_s2 --out docs/figures
-    tfgen distortion-train --dataset celeb_a --size celeba --gamma 13.8 --epochs 20 --out runs/celeba_g13.8
+::
 
-Data come through :func:`tfgen.data.stream` (uint8 batches): arrays for the datasets with
-local files, a TFDS stream (decode, crop, resize) for ``svhn`` and ``celeb_a``. Training
-writes a tfgen run (``config.json``, ``model.weights.h5``, ``metrics.json`` with the test
-``elbo``, ``bits_per_dim``, ``rate`` / ``kl_{layer}``, ``distortion``) and a weights
-checkpoint after every epoch.
+    tfgen train distortion --dataset fashion_mnist --gamma 10 --out runs/dt_g10
+    tfgen train distortion --primary runs/dt_g40 --gamma 20 --out runs/dt_g40_s20     # two-stage (sec. 4)
+    tfgen train distortion --dataset svhn --config svhn --gamma 8 --epochs 200 --out runs/svhn_g8
+    tfgen train distortion --dataset celeb_a --image-size 32 --config cpu32 --gamma 10 --out runs/celeba32
+    tfgen figures distortion --primaries runs/dt_g5 runs/dt_g10 --two-stage runs/dt_g40_s20 --out docs/figures
+
+The source is "Mind Your Bits and Errors: Prioritizing the Bits that Matter in Variational
+Autoencoders" (anonymous ICLR 2021 submission). Training goes through the run driver
+(:class:`tfgen.runs.Run`: checkpoints with both optimizers, ``--resume``, ``--max-minutes``,
+the NaN stop). Datasets with local files or small enough for memory (``fashion_mnist``,
+``mnist``, ``digits``, ...) are held as uint8 arrays and shuffled per epoch by
+:func:`tfgen.data.epoch_batches`, so ``--resume`` gives exactly the weights of an
+uninterrupted run; the TFDS-only datasets (``svhn``, ``celeb_a``) are streamed
+(:func:`tfgen.data.stream`), and a resumed stream does not repeat the shuffle order the
+interrupted run would have seen. ``metrics.json`` records the test ELBO and its parts
+(:mod:`zoo.distortion.family`).
 """
 import dataclasses
-import os
-import time
+import math
 
-import keras
-
-from tfgen import data, runs
-from tfgen.callbacks import TimeBudget
-from zoo import distortion
-
-SIZES = ("cpu",) + tuple(distortion.PAPER)
+from tfgen import config as tfgen_config
+from zoo.distortion.configs import CONFIGS, DistortionConfig
+from zoo.families import settings_of
 
 
-def register(commands):
-    """Add the ``distortion-*`` subcommands to the ``tfgen`` parser's ``commands``."""
-    train = commands.add_parser("distortion-train",
-                                help="train a distortion-targeted VAE (or a secondary one with --primary)")
-    train.add_argument("--dataset", default="fashion_mnist",
-                       help="a tfgen.data dataset, e.g. fashion_mnist (default), svhn, celeb_a")
-    train.add_argument("--image-size", type=int, default=None,
-                       help="side of the square images (default: the dataset's, celeb_a 64; "
-                       "--size cpu needs 28 or 32)")
-    train.add_argument("--gamma", type=float, required=True,
-                       help="distortion target: sum of squared errors per image on the [0, 1] scale")
-    train.add_argument("--primary", default=None, help="a primary run: train a secondary VAE on top of it")
-    train.add_argument("--init", default=None,
-                       help="a run (or a .weights.h5 file) of the same architecture whose weights "
-                       "(and lambda) training starts from")
-    train.add_argument("--size", default="cpu", help=f"architecture, one of {list(SIZES)} (default cpu)")
-    train.add_argument("--train-size", type=int, default=None,
-                       help="training subset (default all): random for data held in memory, the first "
-                       "images of a TFDS split")
-    train.add_argument("--test-size", type=int, default=None, help="test images measured (default all)")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--learning-rate", type=float, default=2e-4, help="model's Adam (paper: 2e-4)")
-    train.add_argument("--dual-learning-rate", type=float, default=2e-4, help="lambda's Adam (paper: 2e-4)")
-    train.add_argument("--clipnorm", type=float, default=None, help="global gradient-norm clipping (off)")
-    train.add_argument("--max-minutes", type=float, default=None,
-                       help="stop training after this many minutes of fit (default: run all epochs)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", required=True, help="run directory")
-    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    train.add_argument("--verbose", type=int, default=2, help="Keras verbosity: 0, 1 (bars) or 2")
-
-    figures = commands.add_parser("distortion-figures",
-                                  help="seed 004's figures 4, 5, 6 and 8 from distortion-train runs")
-    figures.add_argument("--primaries", nargs="+", required=True, help="primary runs (several gammas)")
-    figures.add_argument("--two-stage", nargs="*", default=[], help="secondary runs")
-    figures.add_argument("--examples", type=int, default=8, help="images per grid row")
-    figures.add_argument("--seed", type=int, default=0)
-    figures.add_argument("--out", default="docs/figures", help="folder of the PNGs")
+def add_train_arguments(parser):
+    parser.add_argument("--dataset", default="fashion_mnist",
+                        help="a tfgen.data dataset of grey or colour images: fashion_mnist, mnist, digits "
+                             "(held in memory), svhn, celeb_a (streamed from TFDS) [default: %(default)s]")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="side of the square images trained on (antialiased resize) [default: the "
+                             "dataset's; celeb_a 64]")
+    parser.add_argument("--primary", default=None,
+                        help="a finished primary run: train a SecondaryVAE on top of it (two-stage "
+                             "training); the architecture is the primary's, --gamma must be below its gamma "
+                             "[default: none]")
+    parser.add_argument("--init", default=None,
+                        help="a finished run of the same architecture whose weights (and lambda) training "
+                             "starts from, with fresh optimizers [default: none]")
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="training images: a random subset (seeded by --seed) of data held in memory, "
+                             "the first images of a TFDS split [default: all]")
+    parser.add_argument("--test-size", type=int, default=None,
+                        help="test images measured: a random subset (seeded by --seed + 1) or the first "
+                             "images of a TFDS split [default: all]")
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="passes over the training images [default: %(default)s]")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per step [default: %(default)s]")
+    parser.add_argument("--learning-rate", type=float, default=2e-4,
+                        help="the model's Adam rate (app. B.3: 2e-4) [default: %(default)s]")
+    parser.add_argument("--dual-learning-rate", type=float, default=2e-4,
+                        help="lambda's Adam rate, beta_1 = 0 (app. B.3: 2e-4) [default: %(default)s]")
+    parser.add_argument("--clipnorm", type=float, default=None,
+                        help="global gradient-norm clipping of the model's step (our addition) "
+                             "[default: off]")
+    tfgen_config.add_arguments(parser, DistortionConfig, CONFIGS, skip=("image_shape",))
 
 
-
-def _images(args, split, limit, seed):
-    """``(uint8 batches, number of images)`` of one split, as ``tfgen.data.stream`` gives them."""
-    batch_size = args.batch_size if split == "train" else 100
-    batches = data.stream(args.dataset, split, batch_size, shuffle=split == "train", seed=seed,
-                          size=args.image_size, limit=limit)
-    count = data.num_examples(args.dataset, split)
-    return batches, (limit if count is None or (limit is not None and limit < count) else count)
-
-
-def build_model(args, image_shape):
-    if args.primary is not None:
-        primary, _ = runs.load(args.primary)
-        if not isinstance(primary, distortion.TopDownVAE):
-            raise ValueError(f"{args.primary} holds a {type(primary).__name__}, not a TopDownVAE.")
-        if primary.config.image_shape != tuple(image_shape):
-            raise ValueError(f"The primary models {primary.config.image_shape} images, the data are "
-                             f"{image_shape}: pass --image-size {primary.config.image_shape[0]}.")
-        if args.gamma >= primary.config.gamma:
-            raise ValueError(f"A secondary VAE targets a smaller gamma than its primary's "
-                             f"{primary.config.gamma}, got {args.gamma}.")
-        return distortion.SecondaryVAE(primary, gamma=args.gamma, seed=args.seed)
-    if args.size == "cpu":
-        if image_shape[0] not in distortion.CPU:
-            raise ValueError(f"--size cpu has layouts for {sorted(distortion.CPU)}-pixel images, the data "
-                             f"are {image_shape}: pass --image-size 32 (or a paper --size).")
-        config = distortion.cpu_config(image_shape, gamma=args.gamma, seed=args.seed)
-    elif args.size in distortion.PAPER:
-        config = distortion.paper_config(args.size, gamma=args.gamma, seed=args.seed)
-    else:
-        raise ValueError(f"Unknown --size {args.size!r}; choose one of {list(SIZES)}.")
-    if config.image_shape != tuple(image_shape):
-        raise ValueError(f"--size {args.size} is for {config.image_shape} images, the data are "
-                         f"{image_shape}: pass --image-size {config.image_shape[0]}.")
-    return distortion.TopDownVAE(**dataclasses.asdict(config))
-
-
-def train_command(args):
+def _check_args(args):
     for name in ("epochs", "batch_size", "train_size", "test_size", "image_size"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
-    if not args.gamma > 0:
-        raise ValueError(f"--gamma must be positive, got {args.gamma}.")
-    train, train_images = _images(args, "train", args.train_size, args.seed)
-    test, test_images = _images(args, "test", args.test_size, args.seed + 1)
-    keras.utils.set_random_seed(args.seed)
-    model = build_model(args, tuple(train.element_spec.shape[1:]))
-    if args.init is not None:
-        model.build()
-        model.load_weights(args.init if os.path.isfile(args.init) else os.path.join(args.init, runs.WEIGHTS))
-    runs.prepare_dir(args.out, args.overwrite)
-    optimizer, dual = distortion.paper_optimizers(args.learning_rate, args.dual_learning_rate, args.clipnorm)
-    model.compile(optimizer, dual_optimizer=dual)
-    # Create the weights and both optimizers' slots before fit: created inside fit's first
-    # trace, they make tf.function trace the whole train step twice.
-    if not model.built:
-        model.build()
-    optimizer.build(model.trainable_variables)
-    multipliers = model.multipliers
-    dual.build([multipliers.multipliers[n] for n, c in multipliers.constraints.items() if c.learned])
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
+    tfgen_config.check_float("--learning-rate", args.learning_rate, 0.0, strict=True)
+    tfgen_config.check_float("--dual-learning-rate", args.dual_learning_rate, 0.0, strict=True)
+    if args.clipnorm is not None:
+        tfgen_config.check_float("--clipnorm", args.clipnorm, 0.0, strict=True)
 
-    start = time.time()
-    callbacks = [keras.callbacks.TerminateOnNaN(),
-                 keras.callbacks.CSVLogger(os.path.join(args.out, "history.csv")),
-                 keras.callbacks.ModelCheckpoint(os.path.join(args.out, "checkpoint.weights.h5"),
-                                                 save_weights_only=True)]
-    if args.max_minutes is not None:
-        callbacks.append(TimeBudget(args.max_minutes, at="batch"))
-    history = model.fit(train, epochs=args.epochs, verbose=args.verbose, callbacks=callbacks)
-    train_seconds = time.time() - start
-    settings = {key: value for key, value in vars(args).items() if key not in ("command", "overwrite")}
-    runs.save(model, args.out, settings)
-    test_metrics = model.evaluate(test, verbose=0, return_dict=True)
-    extra = {}
-    if args.primary is not None:  # the primary's measures on the same test images
-        model.primary.compile(*distortion.paper_optimizers()[:1], dual_optimizer=dual)
-        primary_metrics = model.primary.evaluate(test, verbose=0, return_dict=True)
-        extra["primary_test"] = {key: float(value) for key, value in primary_metrics.items()}
-    metrics = runs.update_metrics(
-        args.out, dataset=args.dataset, image_shape=list(model.config.image_shape), gamma=args.gamma,
-        epochs=args.epochs, train_images=train_images, test_images=test_images,
-        train_seconds=round(train_seconds, 1),
-        steps=int(model.optimizer.iterations.numpy()),
-        final_train={key: float(values[-1]) for key, values in history.history.items()},
-        test={key: float(value) for key, value in test_metrics.items()}, **extra,
-    )
-    t = metrics["test"]
-    print(f"gamma {args.gamma}: test distortion {t['distortion']:.3f}, rate {t['rate']:.1f} nats, "
-          f"ELBO {t['elbo']:.1f} nats ({t['bits_per_dim']:.3f} bits/dim)  -> {args.out}/metrics.json")
+
+def _load_run(path, what):
+    """The model of the finished run ``path``; ``ValueError`` unless it is a distortion model."""
+    from tfgen import runs
+    from zoo.distortion.model import TopDownVAE
+
+    model, _ = runs.load(path)
+    if not isinstance(model, TopDownVAE):
+        raise ValueError(f"{what} {path} holds a {type(model).__name__}, not a distortion-targeted VAE.")
+    return model
+
+
+def _config(args, shape, primary):
+    """The model's config from the flags and the data's image ``shape``: the named
+    configuration (``--config``), or the primary's architecture for a secondary VAE."""
+    flags = {f.name: getattr(args, f"model_{f.name}") for f in dataclasses.fields(DistortionConfig)
+             if getattr(args, f"model_{f.name}", None) is not None}
+    if primary is not None:
+        if primary.config.image_shape != shape:
+            raise ValueError(f"The primary {args.primary} models {primary.config.image_shape} images, the "
+                             f"data are {shape}: pass --image-size {primary.config.image_shape[0]}.")
+        config = DistortionConfig(**{**dataclasses.asdict(primary.config), **flags, "seed": args.seed})
+        if config.gamma >= primary.config.gamma:
+            raise ValueError(f"A secondary VAE targets a smaller --gamma than its primary's "
+                             f"{primary.config.gamma:g}, got {config.gamma:g}.")
+        return config
+    size = CONFIGS.get(args.config).image_shape[0]
+    if size != shape[0] and "resolutions" not in flags:
+        fits = [name for name in CONFIGS.names() if CONFIGS.get(name).image_shape[0] == shape[0]]
+        other = f", or --config {' / '.join(fits)}" if fits else ", or --resolutions for them"
+        raise ValueError(f"--config {args.config} is for {size}x{size} images, the data are "
+                         f"{'x'.join(map(str, shape))}: pass --image-size {size}{other}.")
+    return CONFIGS.get(args.config, **{**flags, "image_shape": shape, "seed": args.seed})
+
+
+def _held_in_memory(spec):
+    """Whether training holds the dataset as arrays: it has a local-file format or ships with
+    scikit-learn; the TFDS-only datasets (svhn, celeb_a) are streamed."""
+    return bool(spec.files) or spec.tfds_name is None
+
+
+def _images(dataset, split, limit):
+    """Images of ``split`` a run uses: ``limit`` or all (``None`` if TFDS does not know)."""
+    from tfgen import data
+
+    count = data.num_examples(dataset, split)
+    return count if limit is None or (count is not None and count <= limit) else limit
+
+
+def _train_data(args, spec):
+    """``(data, steps_per_epoch)``: for data held in memory a function ``first_epoch -> dataset``
+    of :func:`tfgen.data.epoch_batches` (exact resume), else the TFDS stream (reshuffled per epoch)."""
+    import numpy as np
+
+    from tfgen import data
+
+    if not _held_in_memory(spec):
+        return data.stream(args.dataset, "train", args.batch_size, shuffle=True, seed=args.seed,
+                           size=args.image_size, limit=args.train_size), None
+    arrays = data.stream(args.dataset, "train", 1000, shuffle=False, seed=args.seed, size=args.image_size,
+                         limit=args.train_size)
+    x = np.concatenate([batch.numpy() for batch in arrays])
+
+    def epochs_from(first):
+        return data.epoch_batches(x, args.batch_size, args.seed, first, args.epochs)[0]
+
+    return epochs_from, math.ceil(len(x) / args.batch_size)
+
+
+def _new_model(args, config, primary):
+    """A compiled model (app. B.3 optimizers), its weights and both optimizers' slots built."""
+    import os
+
+    from tfgen import runs
+    from zoo.distortion.model import SecondaryVAE, TopDownVAE, paper_optimizers
+
+    fields = dataclasses.asdict(config)
+    model = SecondaryVAE(primary, **fields) if primary is not None else TopDownVAE(**fields)
+    model.build()
+    if args.init is not None:
+        model.load_weights(args.init if os.path.isfile(args.init) else os.path.join(args.init, runs.WEIGHTS))
+    optimizer, dual = paper_optimizers(args.learning_rate, args.dual_learning_rate, args.clipnorm)
+    model.compile(optimizer, dual_optimizer=dual)
+    # Built before fit: variables created inside fit's first trace make it trace the step twice.
+    optimizer.build(model.trainable_variables)
+    dual.build(model.learned_multipliers())
+    return model
+
+
+def train(args):
+    """Train a TopDownVAE (or, with ``--primary``, a SecondaryVAE) through the run driver;
+    return the run's metrics."""
+    import keras
+
+    from tfgen import data, runs
+    from zoo.distortion import family
+
+    _check_args(args)
+    spec = data.info(args.dataset)
+    if spec.binary:
+        raise ValueError(f"--dataset {args.dataset} has binary pixels; distortion-targeted VAEs model 8-bit "
+                         "grey or colour images (fashion_mnist, mnist, svhn, celeb_a, ...).")
+    size = args.image_size or spec.shape[0]
+    shape = (size, size, spec.shape[-1])
+    primary = _load_run(args.primary, "--primary") if args.primary is not None else None
+    config = _config(args, shape, primary)
+    settings = settings_of(args, config)
+    train_data, steps = _train_data(args, spec)  # a missing dataset fails here,
+    test = family.test_stream(settings, "test")  # before the run folder is made
+    run = runs.Run(args.out, settings, family.FAMILY.name, overwrite=args.overwrite, resume=args.resume)
+    keras.utils.set_random_seed(args.seed)
+    model = run.restore()
+    if model is None:
+        model = _new_model(args, config, primary)
+    run.fit(model, train_data, args.epochs, steps_per_epoch=steps, max_minutes=args.max_minutes,
+            checkpoint_every=args.checkpoint_every, verbose=args.verbose)
+
+    figures = family.FAMILY.measure(model, test, 1, seed=args.seed)
+    metrics = run.finish(model, **_recorded(figures), dataset=args.dataset, image_shape=list(shape),
+                         gamma=config.gamma, train_images=_images(args.dataset, "train", args.train_size),
+                         test_images=_images(args.dataset, "test", args.test_size),
+                         steps=int(model.optimizer.iterations.numpy()))
+    if primary is not None:  # after the run is saved: measuring compiles the primary
+        primary_figures = family.FAMILY.measure(model.primary, test, 1, seed=args.seed)
+        metrics = runs.update_metrics(args.out, primary=_recorded(primary_figures))
+    print(f"gamma {config.gamma:g}: test distortion {figures['distortion']:.3f}, rate {figures['rate']:.1f} "
+          f"nats, ELBO {figures['elbo']:.1f} nats ({figures['bits_per_dim']:.3f} bits/dim)  "
+          f"-> {args.out}/metrics.json")
     return metrics
 
 
-def figures_command(args):
-    from zoo import distortion_figures
+def _recorded(figures):
+    """:meth:`DistortionFamily.measure`'s figures under the keys ``tfgen evaluate`` writes."""
+    from zoo.distortion.family import FIGURE
 
-    table = distortion_figures.make_all(args.primaries, args.two_stage, args.out, args.examples, args.seed)
+    parts = {f"{FIGURE}_{name}": value for name, value in figures.items() if name != "log_likelihood"}
+    return {FIGURE: figures["log_likelihood"], **parts}
+
+
+def add_figures_arguments(parser):
+    parser.add_argument("--primaries", nargs="+", required=True,
+                        help="finished primary runs, one per gamma (figures 4-6)")
+    parser.add_argument("--two-stage", nargs="*", default=[],
+                        help="finished secondary runs (figures 7-8) [default: none]")
+    parser.add_argument("--examples", type=int, default=8,
+                        help="images per row of the grids [default: %(default)s]")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the reconstructions and samples [default: 0]")
+    parser.add_argument("--out", default="docs/figures", help="folder of the PNGs [default: %(default)s]")
+
+
+def figures(args):
+    """Draw the paper's figures from runs; print the markdown table of their numbers."""
+    from zoo.distortion import figures as paper_figures
+
+    if args.examples < 1:
+        raise ValueError(f"--examples must be >= 1, got {args.examples}.")
+    table = paper_figures.make_all(args.primaries, args.two_stage, args.out, args.examples, args.seed)
     print(table)
     return table
 
 
-HANDLERS = {"distortion-train": train_command, "distortion-figures": figures_command}
+VERBS = {"train": (add_train_arguments, train), "figures": (add_figures_arguments, figures)}
