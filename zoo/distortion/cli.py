@@ -1,4 +1,4 @@
-"""Distortion-targeted hierarchical VAEs, two-stage training ("Mind Your Bits and Errors", ICLR 2021).
+"""Distortion-targeted VAEs, two-stage training ("Mind Your Bits and Errors", an ICLR 2021 submission).
 
 ::
 
