@@ -133,7 +133,7 @@ def _vrnn_cases():
 
 def fashion_mnist(batch):
     """Fashion-MNIST training batches, ``uint8 [batch, 28, 28, 1]``, through :func:`tfgen.data.stream`
-    (as ``tfgen distortion-train`` reads them); random pixels of the same shape without
+    (as ``tfgen train distortion`` reads them); random pixels of the same shape without
     ``$TFGEN_DATA_DIR``."""
     import tensorflow as tf
 
@@ -154,7 +154,7 @@ def _distortion_cases():
         family="distortion",
         batch=32,
         input_shape=(28, 28, 1),
-        build=lambda: distortion.TopDownVAE(**vars(distortion.cpu_config((28, 28, 1), gamma=10.0, seed=0))),
+        build=lambda: distortion.TopDownVAE.from_config_name("cpu28", gamma=10.0, seed=0),
         data=fashion_mnist,
         step_flops=lambda model: flops.topdown_step(model.config, 32, model.k),
         optimizer=distortion.paper_optimizers,

@@ -97,20 +97,6 @@ class Bottleneck(keras.layers.Layer):
                 "kernel": self.kernel, "zero_last": self.zero_last}
 
 
-def check_resolutions(resolutions, image_size):
-    """``resolutions`` top (coarsest) first, each dividing the next, the last ``image_size``."""
-    resolutions = tuple(int(r) for r in resolutions)
-    if not resolutions or resolutions[-1] != image_size:
-        raise ValueError(f"resolutions must end at the image size {image_size}, got {resolutions}.")
-    for low, high in zip(resolutions, resolutions[1:]):
-        if low >= high or high % low:
-            raise ValueError(
-                f"Each resolution must divide the next, larger one; {low} -> {high} in {resolutions} "
-                "does not."
-            )
-    return resolutions
-
-
 @_serializable
 class BottomUp(keras.layers.Layer):
     """Bottom-up encoder: a 3x3 stem to ``width`` channels, then per resolution (finest

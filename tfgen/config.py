@@ -100,6 +100,21 @@ def check_layer_sizes(name, value):
     return tuple(check_sizes(f"{name} (layer {i + 1})", v) for i, v in enumerate(value))
 
 
+def check_resolutions(resolutions, image_size):
+    """The sides of a top-down path's feature maps (:mod:`tfgen.blocks`), coarsest first, each
+    dividing the next, the last ``image_size``; from a sequence or ``"1,4,8"``."""
+    resolutions = check_sizes("resolutions", resolutions)
+    if not resolutions or resolutions[-1] != image_size:
+        raise ValueError(f"resolutions must end at the image size {image_size}, got {resolutions}.")
+    for low, high in zip(resolutions, resolutions[1:]):
+        if low >= high or high % low:
+            raise ValueError(
+                f"Each resolution must divide the next, larger one; {low} -> {high} in {resolutions} "
+                "does not."
+            )
+    return resolutions
+
+
 def check_image_shape(value):
     shape = check_sizes("image_shape", value)
     if len(shape) != 3:

@@ -27,9 +27,9 @@ CelebA preprocessing: the 148x148 crop at rows 40..187, columns 15..162 of TFDS'
 218x178 image (the crop NVAE (Vahdat & Kautz 2020, ``datasets.py: CropCelebA64``) uses
 for CelebA 64, after Larsen et al. 2016: centred horizontally, 40 rows cut at the top and
 30 at the bottom, so the face fills the square), then an antialiased bilinear resize to
-64x64 (NVAE's CelebA 64, and the resolution of the CelebA model of "Mind Your Bits and Errors",
-anonymous ICLR 2021 submission, app. A.1; the paper
-does not state its crop) or, with ``size=32``, to 32x32 for CPU runs.
+64x64 (NVAE's CelebA 64, and the resolution of the CelebA model of "Mind Your Bits and Errors:
+Prioritizing the Bits that Matter in Variational Autoencoders", anonymous ICLR 2021 submission,
+app. A.1; that paper does not state its crop) or, with ``size=32``, to 32x32 for CPU runs.
 """
 import dataclasses
 import functools

@@ -16,9 +16,10 @@ A run folder holds::
 A checkpoint is written into a temporary folder and renamed into place, so a kill at any
 moment leaves only complete checkpoints; ``--resume`` continues from the newest one and
 gives the weights an uninterrupted run would have (given data that are a function of the
-epoch, :func:`tfgen.data.epoch_batches`). A batch whose loss is NaN or infinite stops the
-run: that epoch is not checkpointed, no final weights are written, ``metrics.json`` says
-``"status": "diverged"`` and :class:`DivergedError` is raised (the CLI exits 1).
+epoch, :func:`tfgen.data.epoch_batches`). A batch whose loss is NaN or infinite, or an epoch
+that ends with non-finite weights, stops the run: that epoch is not checkpointed, no final
+weights are written, ``metrics.json`` says ``"status": "diverged"`` and :class:`DivergedError`
+is raised (the CLI exits 1).
 
 Nothing here is pickled; ``config.json`` lets :func:`load` rebuild any registered model
 without knowing its class.
@@ -161,7 +162,8 @@ class Run:
     def finish(self, model, **metrics):
         """Write the final ``config.json``, ``model.weights.h5`` and ``metrics.json``; return it."""
         save(model, self.out, self.settings, self.family)
-        last = {key: value for key, value in (self.history or [{}])[-1].items() if key != "epoch"}
+        last = ({key: value for key, value in self.history[-1].items() if key != "epoch"}
+                if self.history else {})
         return update_metrics(
             self.out, status="time_budget" if self.budget_hit else "finished", epochs=self.epochs_done,
             train_seconds=round(self.train_seconds, 1), final_train=last, **metrics)
@@ -178,7 +180,8 @@ def _check_same_settings(recorded, settings, checkpoint):
 
 
 class _NaNGuard(keras.callbacks.Callback):
-    """Stops ``fit`` at the first batch whose loss is NaN or infinite."""
+    """Stops ``fit`` at the first batch whose loss is NaN or infinite, or at the end of an epoch
+    whose logs or weights are."""
 
     def __init__(self):
         super().__init__()
@@ -197,8 +200,12 @@ class _NaNGuard(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         bad = [key for key, value in (logs or {}).items()
                if isinstance(value, (int, float, np.floating)) and not np.isfinite(value)]
+        # A batch's loss is computed before its update: the last step of an epoch can make the
+        # weights non-finite behind a finite loss, and they must not become a checkpoint.
+        if not self.diverged and not all(np.isfinite(w).all() for w in self.model.get_weights()):
+            bad.append("weights")
         if bad and not self.diverged:
-            self.diverged, self.loss = True, {key: logs[key] for key in bad}
+            self.diverged, self.loss = True, {key: (logs or {}).get(key, "not finite") for key in bad}
             self.where = f"the end of epoch {epoch + 1} ({', '.join(bad)} not finite)"
             self.model.stop_training = True
 

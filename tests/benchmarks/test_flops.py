@@ -30,8 +30,8 @@ def test_vrnn_graph_count_needs_the_trip_count():
 
 
 def test_topdown_formula_equals_graph_count():
-    config = distortion.cpu_config((28, 28, 1), width=6, bottleneck=5, latent_channels=3, k=2, seed=0)
-    model = distortion.TopDownVAE(**vars(config))
+    model = distortion.TopDownVAE.from_config_name("cpu28", width=6, bottleneck=5, latent_channels=3, k=2,
+                                                   seed=0)
     expected = flops.topdown_forward(model.config, 2, model.k)
     assert _forward_graph_flops(model, (2, 28, 28, 1)) == expected
 

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from tfgen import blocks
+from tfgen import blocks, config
 
 
 def test_bottleneck_shapes_identity_start_and_round_trip():
@@ -30,10 +30,10 @@ def test_bottom_up_gives_one_activation_per_resolution():
 
 
 def test_check_resolutions():
-    assert blocks.check_resolutions([1, 4, 8], 8) == (1, 4, 8)
-    for bad in ((1, 3, 8), (1, 4), (4, 1, 8)):
+    assert config.check_resolutions([1, 4, 8], 8) == config.check_resolutions("1,4,8", 8) == (1, 4, 8)
+    for bad in ((1, 3, 8), (1, 4), (4, 1, 8), ()):
         with pytest.raises(ValueError):
-            blocks.check_resolutions(bad, 8)
+            config.check_resolutions(bad, 8)
 
 
 def test_precision_weighting_is_the_product_of_gaussians():

@@ -11,7 +11,7 @@ from matplotlib import image
 import zoo
 from tests.markers import requires_data
 from tfgen import data, presets, runs
-from zoo import cli, distortion, iwae
+from zoo import cli, iwae
 
 SHIPPED = "iwae_digits_k5_l1"
 
@@ -148,87 +148,3 @@ def test_tune_command_writes_the_best_trial(capsys, tmp_path):
     with pytest.raises(SystemExit):
         run_cli(capsys, "tune", "iwae", "--objective", "gan", "--out", tmp_path)
     assert "invalid choice: 'gan'" in capsys.readouterr().err
-
-
-# --- distortion-targeted presets: zoo.presets.families (VRNN: tests/zoo/test_vrnn_cli.py) -------------
-DISTORTION_PRESET = "distortion_fashion_mnist_g10"
-
-
-@pytest.fixture
-def tiny_distortion_run(tmp_path):
-    """A distortion-targeted VAE run on the 8x8 digits (offline), 10 steps of batch 32 on 64 images."""
-    model = distortion.TopDownVAE(image_shape=(8, 8, 1), resolutions=(1, 4, 8), latent_layers=(1, 1, 1),
-                                  encoder_blocks=(1, 1, 1), width=8, bottleneck=4, latent_channels=2,
-                                  gamma=2.0, seed=0)
-    model.build()
-    run = tmp_path / "distortion_run"
-    runs.prepare_dir(str(run))
-    runs.save(model, str(run), {"dataset": "digits", "gamma": 2.0, "batch_size": 32, "epochs": 100,
-                                "learning_rate": 1e-3, "dual_learning_rate": 2e-3, "clipnorm": 200.0,
-                                "primary": None})
-    runs.update_metrics(str(run), dataset="digits", steps=10, train_images=64, train_seconds=2.5)
-    return run
-
-
-@requires_data
-@pytest.mark.parametrize("name", [DISTORTION_PRESET])
-def test_sequence_and_distortion_presets_reproduce_their_quick_figures(name):
-    meta = zoo.available()[name]
-    model = zoo.load(name)
-    family = families.of(model)
-    assert model.compiled and meta["family"] == family.name and meta["test_unit"] == family.unit
-    headline, quick = meta["evaluations"]
-    assert (meta["test_k"], meta["test_log_likelihood"]) == (headline["k"], headline["log_likelihood"])
-    assert (quick["k"], quick.get("examples")) == (family.quick_k, family.quick_examples)
-    test = family.test_data(zoo.presets.read_config(presets.registered()[name])["settings"])
-    measured = family.measure(model, families.subset(test, family.quick_examples), quick["k"], quick["seed"])
-    assert measured["log_likelihood"] == pytest.approx(quick["log_likelihood"], abs=0.2)
-    # the ELBO with its parts: bits/dim = -ELBO / (784 ln 2), rate = sum of the layers' KL
-    assert (meta["test_k"], model.config.gamma) == (1, 10.0)
-    assert measured["bits_per_dim"] == pytest.approx(-measured["elbo"] / (784 * np.log(2)), rel=1e-4)
-    kls = sum(value for key, value in measured.items() if key.startswith("kl_"))
-    assert measured["rate"] == pytest.approx(kls, rel=1e-4)
-    assert headline["distortion"] == pytest.approx(model.config.gamma, rel=0.1)
-
-
-@pytest.mark.parametrize("name", [DISTORTION_PRESET])
-def test_tampered_sequence_and_distortion_presets_are_refused(tmp_path, name):
-    copy = tmp_path / name
-    shutil.copytree(presets.registered()[name], copy)
-    presets.verify(str(copy))
-    weights = bytearray((copy / "model.weights.h5").read_bytes())
-    weights[len(weights) // 2] ^= 0x01
-    (copy / "model.weights.h5").write_bytes(bytes(weights))
-    with pytest.raises(presets.PresetIntegrityError, match="refused"):
-        zoo.load(str(copy))
-
-
-def test_distortion_run_evaluates_samples_and_becomes_a_preset(capsys, tmp_path, tiny_distortion_run):
-    code, out, _ = run_cli(capsys, "evaluate", tiny_distortion_run, "--verbose", 0)
-    assert code == 0 and "(k = 1)" in out and "nats per image (ELBO)" in out
-    metrics = runs.read_metrics(str(tiny_distortion_run))
-    elbo = metrics["test_log_likelihood_k1"]
-    assert elbo == metrics["test_log_likelihood_k1_elbo"] < 0
-    assert {"test_log_likelihood_k1_distortion", "test_log_likelihood_k1_rate"} <= set(metrics)
-    assert run_cli(capsys, "evaluate", tiny_distortion_run, "--k", 8, "--verbose", 0)[0] == 0
-    assert runs.read_metrics(str(tiny_distortion_run))["test_log_likelihood_k8"] > elbo  # IWAE_8 > ELBO
-    png = tmp_path / "grid.png"
-    code, _, _ = run_cli(capsys, "sample", tiny_distortion_run, "--num", 4, "--scale", 1, "--out", png)
-    assert code == 0 and image.imread(png).shape[:2] == (17, 17)  # 2 x 2 images of 8 x 8, 1-pixel gaps
-    code, _, err = run_cli(capsys, "sample", tiny_distortion_run, "--steps", 5, "--out", png)
-    assert code == 2 and "--steps is for sequence models" in err
-
-    code, _, _ = run_cli(capsys, "preset", tiny_distortion_run, "--name", "tiny_dt", "--directory",
-                         tmp_path / "zoo", "--verbose", 0)
-    assert code == 0
-    folder = tmp_path / "zoo" / "tiny_dt"
-    meta = presets.verify(str(folder))
-    assert (meta["family"], meta["test_k"], meta["passes"]) == ("distortion", 1, 5.0)  # 10 steps of 2 a pass
-    assert [(e["k"], e.get("examples")) for e in meta["evaluations"]] == [(1, None), (1, 300)]
-    assert meta["optimizer"]["config"]["global_clipnorm"] == pytest.approx(200.0)
-    assert meta["dual_optimizer"]["config"]["learning_rate"] == pytest.approx(2e-3)
-    assert meta["command"].startswith("tfgen distortion-train") and "--primary" not in meta["command"]
-    model = zoo.load(str(folder))
-    assert model.dual_optimizer.learning_rate.numpy() == pytest.approx(2e-3)
-    code, out, _ = run_cli(capsys, "evaluate", folder, "--verbose", 0)
-    assert code == 0 and f"{meta['test_log_likelihood']:.2f} nats per image" in out

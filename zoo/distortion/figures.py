@@ -1,4 +1,6 @@
-"""Seed 004's figures from ``tfgen distortion-train`` runs, and the table of their numbers.
+"""The figures of "Mind Your Bits and Errors: Prioritizing the Bits that Matter in Variational
+Autoencoders" (anonymous ICLR 2021 submission) from ``tfgen train distortion`` runs, and the
+table of their numbers (``tfgen figures distortion``).
 
 * ``distortion_rate_elbo.png`` (fig. 6): rate, ``E log p(x | z)`` and ELBO against the test
   distortion of primaries trained to several gamma.
@@ -18,12 +20,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tfgen import data, runs  # noqa: E402
+from zoo.distortion.family import figures_of  # noqa: E402
+from zoo.distortion.model import SecondaryVAE, TopDownVAE  # noqa: E402  (registers what runs.load builds)
 
 
-def _load(path):
+def _load(path, secondary):
+    """A run's model, settings, metrics and test figures; ``ValueError`` if it is not a primary
+    (``secondary=False``) or a secondary run."""
     model, settings = runs.load(path)
-    return {"path": path, "model": model, "settings": settings, "metrics": runs.read_metrics(path),
-            "gamma": model.config.gamma}
+    if not isinstance(model, TopDownVAE) or isinstance(model, SecondaryVAE) != secondary:
+        wanted = "--two-stage takes SecondaryVAE" if secondary else "--primaries take TopDownVAE"
+        raise ValueError(f"{path} holds a {type(model).__name__}; {wanted} runs.")
+    metrics = runs.read_metrics(path)
+    return {"path": path, "model": model, "settings": settings, "metrics": metrics,
+            "test": figures_of(metrics), "gamma": model.config.gamma}
 
 
 def _row(images):
@@ -48,7 +58,7 @@ def _grid(rows, labels, file, title):
 
 
 def rate_elbo_figure(primaries, file):
-    test = [p["metrics"]["test"] for p in primaries]
+    test = [p["test"] for p in primaries]
     distortion = [t["distortion"] for t in test]
     panels = [("rate (nats)", [t["rate"] for t in test]),
               ("E log p(x|z) (nats)", [t["reconstruction"] for t in test]),
@@ -72,8 +82,8 @@ def rate_elbo_figure(primaries, file):
 def make_all(primary_paths, two_stage_paths, out, examples=8, seed=0):
     """Write the four PNGs into ``out``; return the markdown table of every run's numbers."""
     os.makedirs(out, exist_ok=True)
-    primaries = sorted((_load(p) for p in primary_paths), key=lambda p: p["gamma"])
-    secondaries = [_load(p) for p in two_stage_paths]
+    primaries = sorted((_load(p, secondary=False) for p in primary_paths), key=lambda p: p["gamma"])
+    secondaries = [_load(p, secondary=True) for p in two_stage_paths]
     settings = primaries[0]["settings"]
     dataset = settings["dataset"]
     images = next(iter(data.stream(dataset, "test", examples, shuffle=False,
@@ -83,7 +93,7 @@ def make_all(primary_paths, two_stage_paths, out, examples=8, seed=0):
     rows, labels = [_row(images / 255.0)], ["data"]
     for p in primaries:
         rows.append(_row(p["model"].reconstruct(images, seed=seed)))
-        labels.append(f"gamma={p['gamma']:g}\nrate={p['metrics']['test']['rate']:.0f}")
+        labels.append(f"gamma={p['gamma']:g}\nrate={p['test']['rate']:.0f}")
     _grid(rows, labels, os.path.join(out, "distortion_reconstructions.png"),
           f"{dataset} test images and mean reconstructions mu(z), z ~ q(z|x)")
     rows, labels = [], []
@@ -102,10 +112,10 @@ def make_all(primary_paths, two_stage_paths, out, examples=8, seed=0):
 def two_stage_figure(primaries, secondaries, file, examples, seed):
     fig = plt.figure(figsize=(11, 3.6))
     ax = fig.add_subplot(1, 2, 1)
-    single = [p["metrics"]["test"] for p in primaries]
+    single = [p["test"] for p in primaries]
     ax.plot([t["distortion"] for t in single], [t["elbo"] for t in single], "o-", label="single stage")
     for s in secondaries:
-        t, p = s["metrics"]["test"], s["metrics"]["primary_test"]
+        t, p = s["test"], figures_of(s["metrics"]["primary"])
         ax.plot([p["distortion"], t["distortion"]], [p["elbo"], t["elbo"]], "s--", markersize=8,
                 label=f"two stage: gamma={s['model'].primary.config.gamma:g} -> {s['gamma']:g}")
     ax.set_xscale("log")
@@ -133,7 +143,7 @@ def table(loaded):
              "ELBO (nats) | bits/dim | lambda | steps | train s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in loaded:
-        m, t = r["metrics"], r["metrics"]["test"]
+        m, t = r["metrics"], r["test"]
         model = r["model"]
         stage = (f"secondary of gamma={model.primary.config.gamma:g}" if hasattr(model, "primary")
                  else "primary")
@@ -144,8 +154,8 @@ def table(loaded):
             f"| {t['rate']:.1f} | {layers} | {t['elbo']:.1f} | {t['bits_per_dim']:.3f} "
             f"| {m['final_train']['lambda_distortion']:.4f} | {m['steps']} | {m['train_seconds']:.0f} |"
         )
-        if "primary_test" in m:
-            p = m["primary_test"]
+        if "primary" in m:
+            p = figures_of(m["primary"])
             lines.append(f"| (its primary, same {m['test_images']} test images) | primary "
                          f"| {model.primary.config.gamma:g} | {p['distortion']:.3f} "
                          f"| {p['distortion'] / model.primary.config.gamma:.3f} | {p['rate']:.1f} | | "

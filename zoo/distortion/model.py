@@ -1,6 +1,7 @@
 """Distortion-targeted hierarchical VAEs and two-stage training.
 
-Seed 004, "Bits that Matter in Variational Autoencoders" (ICLR 2021 submission):
+"Mind Your Bits and Errors: Prioritizing the Bits that Matter in Variational Autoencoders"
+(anonymous ICLR 2021 submission):
 
 * Primary model (sec. 3.2, app. A.1): a VDVAE-style top-down VAE (Child 2021) with
   precision-weighted merging (Sonderby et al. 2016), trained by
@@ -15,16 +16,19 @@ Seed 004, "Bits that Matter in Variational Autoencoders" (ICLR 2021 submission):
   ``x_hat`` at every resolution (U-Net style) and outputs ``x_hat + delta``, trained to a
   smaller ``gamma`` by the same Lagrangian (eq. 5-6).
 
-Units and the observation model (the seed leaves them implicit; our choices):
+Units and the observation model (the paper leaves them implicit; our choices):
 
 * Data are raw pixels 0..255 ``[batch, h, w, c]``. The encoder sees the clean image
   ``x / 127.5 - 1``; the likelihood sees the dequantised image ``y = (x + u) / 256``,
-  ``u ~ U(0, 1)`` (app. B.1), so ``D`` is a sum of squared errors over pixels on the [0, 1]
-  scale (per-pixel MSE on the 0..255 scale is ``D * 256^2 / dims``).
+  ``u ~ U(0, 1)`` (app. B.1), so the **distortion** ``D`` is the sum over pixels of squared
+  errors per image on the [0, 1] scale (per-pixel MSE on the 0..255 scale is
+  ``D * 256^2 / dims``). That is the only meaning of the ``distortion`` metric in the zoo.
 * ``p(x | z)`` is Gaussian ``N(y; mu(z), (gamma / dims) I)``: MSE training, and the fixed
   variance an ELBO-maximising scalar variance takes once ``D = gamma``. ``log p(x | z)`` is
   reported on the 0..256 pixel scale (``- dims * log 256``), so the ELBO bounds the log
   probability of the discrete image and ``bits_per_dim = -ELBO / (dims ln 2)``.
+
+Optimisation (app. B.3): :func:`paper_optimizers`.
 """
 import dataclasses
 import math
@@ -32,92 +36,13 @@ import math
 import keras
 import tensorflow as tf
 
-from tfgen import blocks
+from tfgen import blocks, objectives
 from tfgen.lagrangian import ConstrainedModel, Constraint
-from tfgen.model import DataclassConfig, LogWeights
+from tfgen.model import LogWeights, log_weights_of
+from zoo.distortion.configs import CONFIGS, DistortionConfig
 
-# App. A.1: SVHN 32x32 (two 1x1, four 4x4, ten 8x8, sixteen 16x16, sixteen 32x32 latent
-# layers); CelebA adds eight 64x64 layers. Encoder depths: not given in the seed; we use
-# VDVAE's CIFAR-10 encoder ("32x11,32d2,16x6,16d2,8x6,8d2,4x3,4d4,1x3") and 4 blocks at 64x64.
-PAPER = {
-    "svhn": {"image_shape": (32, 32, 3), "resolutions": (1, 4, 8, 16, 32),
-             "latent_layers": (2, 4, 10, 16, 16), "encoder_blocks": (3, 4, 7, 7, 12)},
-    "celeba": {"image_shape": (64, 64, 3), "resolutions": (1, 4, 8, 16, 32, 64),
-               "latent_layers": (2, 4, 10, 16, 16, 8), "encoder_blocks": (3, 4, 7, 7, 12, 4)},
-}
-
-# Sized down to train on a share of a CPU core in minutes: one latent layer of 4 channels
-# per resolution, width 32, bottleneck 8, one encoder block per resolution above 1x1.
-CPU = {
-    28: {"resolutions": (1, 7, 14, 28), "latent_layers": (1, 1, 1, 1), "encoder_blocks": (0, 1, 1, 1)},
-    32: {"resolutions": (1, 4, 8, 16, 32), "latent_layers": (1, 1, 1, 1, 1),
-         "encoder_blocks": (0, 1, 1, 1, 1)},
-}
-CPU_SIZES = {"width": 32, "bottleneck": 8, "latent_channels": 4}
-
-
-@dataclasses.dataclass
-class DistortionConfig:
-    """Hyper-parameters of :class:`TopDownVAE`; defaults are the seed's SVHN model.
-
-    App. A.1: 16 channels per latent layer, 128 hidden channels, 32-channel bottlenecks,
-    precision-weighted merging, the latent layout of :data:`PAPER` ``["svhn"]``. App. B.2:
-    lambda in ``[1e-4, 0.9999]``, initialised at 0.9999. ``gamma`` is the distortion target
-    in our units (see the module docstring); :func:`cpu_config` gives the sized-down model.
-    """
-
-    image_shape: tuple = (32, 32, 3)
-    resolutions: tuple = (1, 4, 8, 16, 32)
-    latent_layers: tuple = (2, 4, 10, 16, 16)
-    encoder_blocks: tuple = (3, 4, 7, 7, 12)
-    width: int = 128
-    bottleneck: int = 32
-    latent_channels: int = 16
-    merge: bool = True
-    gamma: float = 8.0
-    lambda_initial: float = 0.9999
-    lambda_min: float = 1e-4
-    lambda_max: float = 0.9999
-    k: int = 1
-    estimator: str = "total"
-    seed: int = None
-
-    def __post_init__(self):
-        self.image_shape = tuple(int(s) for s in self.image_shape)
-        if len(self.image_shape) != 3 or self.image_shape[0] != self.image_shape[1]:
-            raise ValueError(f"image_shape must be (size, size, channels), got {self.image_shape}.")
-        self.resolutions = blocks.check_resolutions(self.resolutions, self.image_shape[0])
-        self.latent_layers = tuple(int(n) for n in self.latent_layers)
-        self.encoder_blocks = tuple(int(n) for n in self.encoder_blocks)
-        if not len(self.latent_layers) == len(self.encoder_blocks) == len(self.resolutions):
-            raise ValueError(
-                f"latent_layers {self.latent_layers} and encoder_blocks {self.encoder_blocks} need one "
-                f"entry per resolution {self.resolutions}."
-            )
-        if sum(self.latent_layers) < 1:
-            raise ValueError("The model needs at least one latent layer.")
-        if not self.gamma > 0:
-            raise ValueError(f"The distortion target gamma must be positive, got {self.gamma!r}.")
-
-    @property
-    def dims(self):
-        return self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
-
-
-def cpu_config(image_shape=(28, 28, 1), **overrides):
-    """The sized-down :class:`DistortionConfig` for 28x28 or 32x32 images on a CPU."""
-    size = int(image_shape[0])
-    if size not in CPU:
-        raise ValueError(f"The CPU layout exists for 28x28 and 32x32 images, not {size}x{size}.")
-    return DistortionConfig(**{"image_shape": image_shape, **CPU[size], **CPU_SIZES, "merge": True,
-                               **overrides})
-
-
-def paper_config(dataset="svhn", **overrides):
-    """The seed's architecture (app. A.1) for ``"svhn"`` or ``"celeba"``."""
-    if dataset not in PAPER:
-        raise ValueError(f"The paper's architecture exists for {sorted(PAPER)}, not {dataset!r}.")
-    return DistortionConfig(**{**PAPER[dataset], **overrides})
+# Metrics this family adds to the base ones (elbo, iwae_k{k}, reconstruction, kl, kl_{layer}).
+METRICS = ("rate", "rate_bits_per_dim", "distortion", "bits_per_dim")
 
 
 def paper_optimizers(learning_rate=2e-4, dual_learning_rate=2e-4, clipnorm=None):
@@ -131,33 +56,37 @@ def paper_optimizers(learning_rate=2e-4, dual_learning_rate=2e-4, clipnorm=None)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class TopDownVAE(DataclassConfig, ConstrainedModel):
-    """The distortion-targeted primary VAE (seed 004, sec. 3.2). Keyword arguments are the
-    fields of :class:`DistortionConfig`.
+class TopDownVAE(ConstrainedModel):
+    """The distortion-targeted primary VAE (sec. 3.2 of the paper cited in the module docstring).
 
+    Keyword arguments are the fields of :class:`zoo.distortion.configs.DistortionConfig`;
+    ``TopDownVAE.from_config_name("cpu28", gamma=10.0)`` starts from a named configuration.
     ``log_weights(x, k)`` gives ``log_w = log p(x | z) + sum_t log p(z_t | z_<t) - sum_t
     log q(z_t | z_<t, x)`` (``[k, batch]``) with one part per latent layer, so ``fit`` and
     ``evaluate`` log ``elbo``, ``kl_{layer}``, ``reconstruction`` and, added here, ``rate``
-    (the trainable model's ``sum_t kl_t``), ``rate_bits_per_dim``, ``distortion`` and
-    ``bits_per_dim``; plus ``lambda_distortion`` / ``violation_distortion``. The loss is
-    ``(1 - lambda) R + lambda D`` (eq. 9); ``compile(dual_optimizer=...)`` moves lambda (eq. 10).
+    (the trainable model's ``sum_t kl_t``, nats), ``rate_bits_per_dim``, ``distortion`` (sum
+    of squared errors per image on [0, 1]) and ``bits_per_dim``; plus ``lambda_distortion``
+    and ``violation_distortion`` (``D - gamma``). Training minimises ``(1 - lambda) R +
+    lambda D`` (eq. 9); ``compile(optimizer, dual_optimizer=...)`` moves lambda (eq. 10).
+
+    Inputs: raw pixels, integers 0..255, ``[batch] + image_shape``. Raises ``ValueError`` for
+    other shapes or values, and for bad hyper-parameters at construction.
     """
 
+    config_class = DistortionConfig
+    configs = CONFIGS
     latent_prefix = "z"
 
-    def __init__(self, name="top_down_vae", **config):
-        keras_kwargs = {key: config.pop(key) for key in {"trainable", "dtype"} & set(config)}
-        self.config = DistortionConfig(**config)
+    def __init__(self, name="top_down_vae", **fields):
+        self.config, keras_kwargs = self.configure(fields)
         c = self.config
         own = [f"{self.latent_prefix}{r}x{r}_{i}" for r, n in zip(c.resolutions, c.latent_layers)
                for i in range(n)]
-        super().__init__(self._inherited_latents() + own, k=c.k, objective="elbo",
-                         estimator=c.estimator, seed=c.seed, name=name, **keras_kwargs)
+        super().__init__(self._inherited_latents() + own, k=c.k, bound="elbo", estimator=c.estimator,
+                         seed=c.seed, name=name, **keras_kwargs)
         self.rate_layers = tuple(own)
         self.set_constraints(
             {"distortion": Constraint(c.gamma, c.lambda_initial, c.lambda_min, c.lambda_max)})
-        for metric in ("rate", "rate_bits_per_dim", "distortion", "bits_per_dim"):
-            self.trackers[metric] = keras.metrics.Mean(name=metric)
         self.encoder = blocks.BottomUp(c.resolutions, c.encoder_blocks, c.width, c.bottleneck, name="encoder")
         self.groups = [
             blocks.LatentGroup(c.width, c.bottleneck, c.latent_channels, kernel=3 if r > 2 else 1,
@@ -218,8 +147,8 @@ class TopDownVAE(DataclassConfig, ConstrainedModel):
         return h, log_pz, log_qz
 
     def _run(self, n, clean=None, seed=None, estimator="total"):
-        """``mu(z)`` ``[n, h, w, c]`` and ``{layer: [n]}`` log p(z), log q(z); ``z ~ q(z | clean)``,
-        or ``z ~ p(z)`` when ``clean`` is None."""
+        """``mu(z)`` ``[n, h, w, c]`` on [0, 1] and ``{layer: [n]}`` log p(z), log q(z);
+        ``z ~ q(z | clean)``, or ``z ~ p(z)`` when ``clean`` is None."""
         context, log_pz, log_qz = self._context(n, clean, seed, estimator)
         acts = None if clean is None else self.encoder(self._encoder_input(clean, context))
         h, own_pz, own_qz = self._top_down(n, acts, self._conditioning(context), seed, estimator)
@@ -227,28 +156,30 @@ class TopDownVAE(DataclassConfig, ConstrainedModel):
 
     @property
     def variance(self):
-        """The observation variance ``gamma / dims`` of ``p(x | z)``."""
+        """The observation variance ``gamma / dims`` of ``p(x | z)``, on the [0, 1] scale."""
         return self.config.gamma / self.config.dims
 
-    def observation_log_prob(self, sse):
-        """``log N(y; mu, var I)`` on the 0..256 scale from ``sse = ||y - mu||^2`` on [0, 1]."""
+    def _log_norm(self):
         d = self.config.dims
-        log_norm = 0.5 * d * math.log(2 * math.pi * self.variance) + d * math.log(256.0)
-        return -0.5 * sse / self.variance - log_norm
+        return 0.5 * d * math.log(2 * math.pi * self.variance) + d * math.log(256.0)
+
+    def observation_log_prob(self, sse):
+        """``log N(y; mu, var I)`` on the 0..256 scale (nats) from ``sse = ||y - mu||^2`` on [0, 1]."""
+        return -0.5 * sse / self.variance - self._log_norm()
 
     def distortion(self, log_weights):
-        """Per-example ``D = E_q ||y - mu(z)||^2``, ``[batch]``: the inverse of
-        :meth:`observation_log_prob` applied to ``log p(x | z)``."""
-        d = self.config.dims
-        log_norm = 0.5 * d * math.log(2 * math.pi * self.variance) + d * math.log(256.0)
-        return tf.reduce_mean(-2.0 * self.variance * (log_weights.log_px_z + log_norm), axis=0)
+        """Per-example distortion ``D = E_q ||y - mu(z)||^2`` ``[batch]``, the sum over pixels of
+        squared errors on [0, 1]: :meth:`observation_log_prob` inverted on ``log p(x | z)``."""
+        return tf.reduce_mean(-2.0 * self.variance * (log_weights.log_px_z + self._log_norm()), axis=0)
 
-    def _seed(self, seed):
-        seed = self.seed_generator if seed is None else seed
-        return keras.random.SeedGenerator(seed) if isinstance(seed, int) else seed
+    def rate(self, log_weights):
+        """Per-example rate ``R = sum_t KL_t`` ``[batch]`` (nats) of this model's own latent layers."""
+        return tf.add_n([log_weights.kl(layer) for layer in self.rate_layers])
 
     def log_weights(self, x, k, estimator="total", seed=None, training=False):
-        seed = self._seed(seed)
+        """Log importance weights ``[k, batch]`` of raw pixels ``x`` ``[batch, h, w, c]`` (0..255);
+        one ``U(0, 1)`` dequantisation draw per sample (app. B.1). ``seed``: see :meth:`seed_stream`."""
+        seed = self.seed_stream(seed)
         x = tf.cast(x, "float32")
         batch, shape = tf.shape(x)[0], self.config.image_shape
         xk = tf.reshape(tf.tile(x[None], [k, 1, 1, 1, 1]), (-1,) + shape)
@@ -265,29 +196,36 @@ class TopDownVAE(DataclassConfig, ConstrainedModel):
         log_w = log_px_z + tf.add_n(list(log_pz.values())) - tf.add_n(list(log_qz.values()))
         return LogWeights(log_w, log_px_z, log_pz, log_qz)
 
-    def constraint_terms(self, x, log_weights):
-        return {"distortion": self.distortion(log_weights)}
+    # -- what is maximised and what is logged ------------------------------------------------
+    def metric_names(self):
+        return super().metric_names() + list(METRICS)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        super().compute_loss(x, y, y_pred, sample_weight, training)  # elbo, kl_{layer}, ...
+    def objective(self, outputs):
+        """Per-example negative Lagrangian ``-((1 - lambda) R + lambda D)`` ``[batch]`` (eq. 9),
+        lambda held fixed (the dual step moves it)."""
+        lw = log_weights_of(outputs)
         lam = self.multipliers()["distortion"]
-        rate = tf.add_n([y_pred.kl(layer) for layer in self.rate_layers])
-        distortion = self.distortion(y_pred)
-        dims_ln2 = self.config.dims * math.log(2.0)
-        for name, value in {"rate": rate, "rate_bits_per_dim": rate / dims_ln2, "distortion": distortion,
-                            "bits_per_dim": -tf.reduce_mean(y_pred.log_w, axis=0) / dims_ln2}.items():
-            self.trackers[name].update_state(value, sample_weight=sample_weight)
-        return tf.reduce_mean((1.0 - lam) * rate + lam * distortion)
+        return -((1.0 - lam) * self.rate(lw) + lam * self.distortion(lw))
 
+    def track(self, outputs):
+        lw = log_weights_of(outputs)
+        rate, dims_ln2 = self.rate(lw), self.config.dims * math.log(2.0)
+        return {**super().track(outputs), "rate": rate, "rate_bits_per_dim": rate / dims_ln2,
+                "distortion": self.distortion(lw), "bits_per_dim": -objectives.elbo(lw.log_w) / dims_ln2}
+
+    def constraint_terms(self, outputs):
+        return {"distortion": self.distortion(log_weights_of(outputs))}
+
+    # -- reconstructions and samples ---------------------------------------------------------
     def reconstruct(self, x, seed=None):
         """Mean reconstructions ``mu(z)``, ``z ~ q(z | x)``, of pixels ``x`` (0..255), on [0, 1]."""
         x = tf.cast(x, "float32")
-        return self._run(tf.shape(x)[0], x / 127.5 - 1.0, self._seed(seed))[0]
+        return self._run(tf.shape(x)[0], x / 127.5 - 1.0, self.seed_stream(seed))[0]
 
     def sample(self, num, mean=True, seed=None):
-        """``num`` images on [0, 1]: mean sampling ``mu(z)``, ``z ~ p(z)`` (sec. 3.1), or, with
-        ``mean=False``, full sampling ``x ~ N(mu(z), var I)``."""
-        seed = self._seed(seed)
+        """``num`` images ``[num, h, w, c]`` on [0, 1]: mean sampling ``mu(z)``, ``z ~ p(z)``
+        (sec. 3.1), or, with ``mean=False``, full sampling ``x ~ N(mu(z), var I)``."""
+        seed = self.seed_stream(seed)
         mu = self._run(num, None, seed)[0]
         if mean:
             return mu
@@ -304,15 +242,19 @@ class TopDownVAE(DataclassConfig, ConstrainedModel):
             )
 
 
-
 @keras.saving.register_keras_serializable(package="zoo")
 class SecondaryVAE(TopDownVAE):
-    """Two-stage training's secondary VAE over a frozen :class:`TopDownVAE` (seed 004, sec. 4).
+    """Two-stage training's secondary VAE over a frozen :class:`TopDownVAE` (the paper's sec. 4).
 
     ``log_w`` is that of the whole two-stage model, ``p(z) p(z' | x_hat) p(x | z', x_hat)``
     with ``x_hat = mu(z)`` and ``q(z | x) q(z' | x, x_hat)``, so ``elbo`` / ``kl`` count both
     stages' rates while ``rate`` (and the loss) is the secondary's alone. The architecture
     copies the primary's unless overridden; ``gamma`` should be below the primary's.
+
+    Args:
+        primary: the trained :class:`TopDownVAE` (or its Keras serialisation); it is frozen
+            (``trainable = False``) and saved inside this model.
+        **overrides: fields of :class:`~zoo.distortion.configs.DistortionConfig` (``gamma``, ``seed``, ...).
     """
 
     latent_prefix = "s"
@@ -320,10 +262,13 @@ class SecondaryVAE(TopDownVAE):
     def __init__(self, primary, name="secondary_vae", **overrides):
         if isinstance(primary, dict):
             primary = keras.saving.deserialize_keras_object(primary)
-        self.primary = primary
-        config = {**dataclasses.asdict(primary.config), **overrides}
-        super().__init__(name=name, **config)
+        if not primary.built:
+            primary.build()
         primary.trainable = False
+        for variable in primary.weights:  # Keras propagates only a *change* of trainable to sublayers,
+            variable.trainable = False  # so a primary deserialised as frozen would still train
+        self.primary = primary
+        super().__init__(name=name, **{**dataclasses.asdict(primary.config), **overrides})
         c = self.config
         if c.image_shape != primary.config.image_shape:
             raise ValueError(f"The secondary models the primary's images {primary.config.image_shape}, "
@@ -350,16 +295,7 @@ class SecondaryVAE(TopDownVAE):
     def _mean(self, h, x_hat):
         return x_hat + self.output_head(tf.nn.gelu(h))
 
-    def build(self, input_shape=None):
-        if not self.primary.built:
-            self.primary.build()
-        super().build(input_shape)
-
     def get_config(self):
-        config = super().get_config()
-        return {**config, "primary": keras.saving.serialize_keras_object(self.primary)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
+        primary = keras.saving.serialize_keras_object(self.primary)
+        primary.pop("compile_config", None)  # the frozen primary is never compiled when loaded
+        return {**super().get_config(), "primary": primary}
