@@ -202,7 +202,7 @@ def add_arguments(parser, config_class, registry=None, skip=()):
         group.add_argument("--config", default=registry.names()[0], choices=registry.names(),
                            help=f"named configuration the flags below override (default %(default)s): "
                                 f"{registry.describe()}")
-    default = config_class()
+    default = registry.get(registry.names()[0]) if registry is not None else config_class()
     for f in dataclasses.fields(config_class):
         if not f.metadata.get("flag", True) or f.name in skip:
             continue

@@ -64,8 +64,8 @@ def of(model):
 
 
 def _flag(key, value):
-    """``["--key value"]`` for a recorded setting (``[]`` when unset; lists comma-separated,
-    one ``;`` between nested lists)."""
+    """``["--key value"]`` for a recorded setting (``[]`` when unset or false, ``["--key"]`` when
+    true, as ``store_true`` flags; lists comma-separated, one ``;`` between nested lists)."""
     flag = "--" + key.replace("_", "-")
     if value is True:
         return [flag]
@@ -143,7 +143,7 @@ class Family:
                 flags += _flag(key, value)
         for key, value in (settings.get("model") or {}).items():
             if key not in self.data_fields and json.dumps(value) != json.dumps(named.get(key)):
-                flags += _flag(key, value)
+                flags += _flag(key, str(value).lower() if isinstance(value, bool) else value)
         return " ".join([f"tfgen train {self.name}"] + flags)
 
     def sample(self, model, settings, out, num=None, seed=None, scale=4, steps=None):

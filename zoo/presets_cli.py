@@ -11,7 +11,6 @@
 The model's family (:mod:`zoo.families`) says what its test figure is, on which data, and
 how it samples, so these verbs work the same for every family.
 """
-import importlib
 import os
 import time
 

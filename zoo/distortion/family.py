@@ -6,7 +6,6 @@ A run of ``tfgen train distortion`` records its test figures in ``metrics.json``
 per image on [0, 1]), ``rate`` (nats), ``kl_{layer}``, ``reconstruction``, ``lambda_distortion``
 ...; a secondary VAE's run records its primary's on the same images under ``primary``.
 """
-import dataclasses
 import math
 
 from zoo.families import Family
@@ -74,22 +73,6 @@ class DistortionFamily(Family):
             figures["log_likelihood"] = super().measure(model, dataset, k, seed, verbose)["log_likelihood"]
             figures[f"bits_per_dim_k{k}"] = -figures["log_likelihood"] / (model.config.dims * math.log(2.0))
         return figures
-
-    def command(self, settings):
-        """``tfgen train distortion ...`` from a run's settings: its flags, and the model fields
-        that differ from its named configuration (``--config``)."""
-        from zoo.distortion.configs import CONFIGS
-
-        flags = {key: value for key, value in settings.items() if key not in ("model", "family")}
-        named = dataclasses.asdict(CONFIGS.get(settings.get("config") or CONFIGS.names()[0]))
-        for key, value in (settings.get("model") or {}).items():
-            if key not in ("image_shape", "seed") and _json(named.get(key)) != value:
-                flags[key] = str(value).lower() if isinstance(value, bool) else value
-        return super().command(flags)
-
-
-def _json(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 FAMILY = DistortionFamily()
