@@ -59,6 +59,42 @@ def _grey(seed=0):
     return np.random.default_rng(seed).random((12, 16)).astype("float32")
 
 
+def _vrnn(objective):
+    from zoo.vrnn.model import VRNN
+
+    return VRNN(input_dim=5, rnn_units=6, latent=3, features=6, k=3, objective=objective, seed=0)
+
+
+def _sequences(seed=0, value=None):
+    """Twelve piano-roll-like sequences of 7 steps, lengths 3..7: ``{"frames", "mask"}``."""
+    rng = np.random.default_rng(seed)
+    mask = (np.arange(7)[None] < rng.integers(3, 8, (12, 1))).astype("float32")
+    frames = (rng.random((12, 7, 5)) < 0.3).astype("float32") * mask[..., None]
+    if value is not None:
+        frames[0, 0, 0] = value
+    return {"frames": frames, "mask": mask}
+
+
+TOP_DOWN = {"image_shape": (8, 8, 1), "resolutions": (1, 8), "latent_layers": (1, 1), "encoder_blocks": (0, 1),
+            "width": 8, "bottleneck": 4, "latent_channels": 2, "gamma": 2.0, "seed": 0}
+
+
+def _top_down():
+    from zoo.distortion.model import TopDownVAE
+
+    return TopDownVAE(**TOP_DOWN)
+
+
+def _secondary():
+    from zoo.distortion.model import SecondaryVAE, TopDownVAE
+
+    return SecondaryVAE(TopDownVAE(**TOP_DOWN), gamma=1.0, seed=1)
+
+
+def _pixels(seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (12, 8, 8, 1)).astype("uint8")
+
+
 CASES = [
     Case("iwae", _iwae, lambda: binary((12, 16)), lambda: (binary((12, 16)) * 0.5, "binary"), "iwae"),
     Case("iwae_two_layers", _iwae_two_layers, lambda: binary((12, 16)),
@@ -69,6 +105,10 @@ CASES = [
          lambda: (binary((12, 16)) * 3, "binary"), "infovae", _dual),
     Case("lagvae", lambda: _infovae("LagVAE"), lambda: binary((12, 16)),
          lambda: (binary((12, 15)), "shape"), "infovae", _dual),
+    Case("vrnn_iwae", lambda: _vrnn("iwae"), _sequences, lambda: (_sequences(value=0.5), "binary"), "vrnn"),
+    Case("vrnn_fivo", lambda: _vrnn("fivo"), _sequences, lambda: (_sequences(value=np.nan), "NaN"), "vrnn"),
+    Case("top_down_vae", _top_down, _pixels, lambda: (_pixels() / 255.0, "0..255"), "distortion", _dual),
+    Case("secondary_vae", _secondary, _pixels, lambda: (_pixels()[:, :4], "images"), "distortion", _dual),
 ]
 
 

@@ -30,7 +30,7 @@ FAMILY_VERBS = ("train", "tune", "figures")
 
 
 def _family_help(family):
-    return (families.module(family, "cli").__doc__ or family).strip().splitlines()[0].replace("``", "")
+    return (families.module(family, "cli").__doc__ or family).strip().splitlines()[0].replace("``", "").rstrip(".")
 
 
 def add_run_arguments(parser, family):
@@ -55,8 +55,15 @@ def add_run_arguments(parser, family):
                             "[default: %(default)s]")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``tfgen train iwae: error: ... (see --help)``, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tfgen", description="Train, evaluate and sample the tfgen zoo's latent-variable models.",
         epilog="Families: " + "; ".join(f"{name}: {_family_help(name)}" for name in families.NAMES))
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -81,7 +88,11 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Run the command ``argv`` (default: the process's); return its exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help (0) or a flag argparse refuses (2, its message printed)
+        return done.code
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines
     from tfgen.errors import DivergedError
 

@@ -136,8 +136,8 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
 @pytest.mark.parametrize("flags,message", [
     (["--dataset", "nope"], "Unknown dataset 'nope'"),
     (["--dataset", "missing.npz"], "missing.npz does not exist"),
-    (["--objective", "rws"], "Unknown objective 'rws'"),
-    (["--likelihood", "poisson"], "Unknown likelihood 'poisson'"),
+    (["--objective", "rws"], "invalid choice: 'rws'"),
+    (["--likelihood", "poisson"], "invalid choice: 'poisson'"),
     (["--k", "0"], "k must be an integer >= 1"),
     (["--resample-threshold", "-1"], "resample_threshold must be >= 0"),
     (["--epochs", "0"], "--epochs must be >= 1"),

@@ -211,7 +211,7 @@ def _recorded(figures):
 
 def add_figures_arguments(parser):
     parser.add_argument("--primaries", nargs="+", required=True,
-                        help="finished primary runs, one per gamma (figures 4-6)")
+                        help="finished primary runs, one per gamma (figures 4-6) (required)")
     parser.add_argument("--two-stage", nargs="*", default=[],
                         help="finished secondary runs (figures 7-8) [default: none]")
     parser.add_argument("--examples", type=int, default=8,

@@ -67,7 +67,8 @@ def add_train_arguments(parser):
 
 def add_evaluate_arguments(parser):
     parser.add_argument("--remove-inactive", action="store_true",
-                        help="iwae family: also estimate it after deleting inactive units (doubles the time)")
+                        help="iwae family: also estimate it after deleting inactive units (doubles the "
+                             "time) [default: off]")
 
 
 def _schedule(args):

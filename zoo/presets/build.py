@@ -1,7 +1,7 @@
 """Turn a tfgen run directory into a registered preset, re-measuring its test figure.
 
-The run (``config.json`` + ``model.weights.h5`` + ``metrics.json``, as ``tfgen train``,
-``tfgen vrnn-train`` or ``tfgen distortion-train`` write it) is loaded, ``model.evaluate`` run
+The run (``config.json`` + ``model.weights.h5`` + ``metrics.json``, as ``tfgen train FAMILY``
+writes it) is loaded, ``model.evaluate`` run
 on the test split (the training bound and its parts, recorded as ``test_evaluate``), and its
 test figure re-measured by the model's family (:mod:`zoo.families`): for image models
 the test log-likelihood with ``k`` importance samples (5000 by default, Burda et al. 2016),
