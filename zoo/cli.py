@@ -30,7 +30,8 @@ FAMILY_VERBS = ("train", "tune", "figures")
 
 
 def _family_help(family):
-    return (families.module(family, "cli").__doc__ or family).strip().splitlines()[0].replace("``", "").rstrip(".")
+    first_line = (families.module(family, "cli").__doc__ or family).strip().splitlines()[0]
+    return first_line.replace("``", "").rstrip(".")
 
 
 def add_run_arguments(parser, family):

@@ -224,7 +224,8 @@ def test_cli_trains_then_evaluates_a_run(tmp_path, capsys, ported):
     assert settings["method"] == "lagvae" and settings["model"]["image_shape"] == [8, 8, 1]
     command = FAMILY.command(settings)
     assert command.startswith("tfgen train infovae ") and "--resume" not in command
-    for flags in ("--method lagvae", "--latent 4", "--hidden 16", "--e1 20.0", "--e2 50.0", "--batch-size 100"):
+    for flags in ("--method lagvae", "--latent 4", "--hidden 16", "--e1 20.0", "--e2 50.0",
+                  "--batch-size 100"):
         assert f" {flags}" in command
     assert "test log-likelihood (k = 5)" in capsys.readouterr().out
 
