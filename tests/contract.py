@@ -76,7 +76,8 @@ def _sequences(seed=0, value=None):
 
 
 TOP_DOWN = {"image_shape": (8, 8, 1), "resolutions": (1, 8), "latent_layers": (1, 1),
-            "encoder_blocks": (0, 1), "width": 8, "bottleneck": 4, "latent_channels": 2, "gamma": 2.0, "seed": 0}
+            "encoder_blocks": (0, 1), "width": 8, "bottleneck": 4, "latent_channels": 2, "gamma": 2.0,
+            "seed": 0}
 
 
 def _top_down():
