@@ -6,18 +6,9 @@ import numpy as np
 import pytest
 
 from tests import linear_gaussian
+from tests.models import tiny_iwae
 from tfgen import callbacks, data, evaluation, objectives
 from zoo.iwae import protocol
-from zoo.iwae.model import IWAE, paper_optimizer
-
-
-def _tiny_iwae(k=2, layers=1, seed=0):
-    keras.utils.set_random_seed(seed)
-    latent, hidden = ((3,), ((8,),)) if layers == 1 else ((4, 3), ((8,), (6,)))
-    model = IWAE(image_shape=(6, 1, 1), layers=layers, k=k, latent=latent, hidden=hidden, seed=seed)
-    model.build()
-    model.compile(optimizer=paper_optimizer())
-    return model
 
 
 def test_multi_sample_evaluation_reaches_history_and_metrics_without_touching_training(tmp_path):
@@ -55,7 +46,7 @@ def test_active_units_thresholds_the_variance_of_posterior_means():
 
 
 def test_active_units_callback_logs_counts_per_layer():
-    model = _tiny_iwae(layers=2)
+    model = tiny_iwae(layers=2)
     x = (np.random.default_rng(0).random((60, 6)) < 0.5).astype("float32")
     activity = callbacks.ActiveUnits(x, protocol.posterior_means)
     history = model.fit(x, epochs=1, batch_size=20, verbose=0, callbacks=[activity])

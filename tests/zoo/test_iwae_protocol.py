@@ -1,24 +1,14 @@
 """Burda et al.'s protocol: deleting inactive units (zoo.iwae.protocol)."""
-import keras
 import numpy as np
 import pytest
 
+from tests.models import tiny_iwae
 from zoo.iwae import protocol
-from zoo.iwae.model import IWAE, paper_optimizer
-
-
-def _tiny_iwae(k=2, layers=1, seed=0):
-    keras.utils.set_random_seed(seed)
-    latent, hidden = ((3,), ((8,),)) if layers == 1 else ((4, 3), ((8,), (6,)))
-    model = IWAE(image_shape=(6, 1, 1), layers=layers, k=k, latent=latent, hidden=hidden, seed=seed)
-    model.build()
-    model.compile(optimizer=paper_optimizer())
-    return model
 
 
 @pytest.mark.parametrize("layers", [1, 2])
 def test_removing_units_makes_them_prior_and_invisible(layers):
-    model = _tiny_iwae(layers=layers)
+    model = tiny_iwae(layers=layers)
     x = (np.random.default_rng(1).random((5, 6)) < 0.5).astype("float32")
     masks = {name: np.ones(q.units, bool) for name, q in zip(model.latent_names, model.posteriors)}
     masks["z1"][[0, 2]] = False

@@ -78,12 +78,16 @@ def test_mnist_presets_reproduce_their_recorded_figures(capsys, name):
     assert recorded[5000] > recorded[100]  # L_k grows with k (Burda et al., Theorem 1)
 
 
-def test_tampered_preset_is_refused_by_the_cli(capsys, tmp_path):
-    copy = tmp_path / SHIPPED
-    shutil.copytree(presets.registered()[SHIPPED], copy)
+@pytest.mark.parametrize("name", sorted(presets.registered()))
+def test_every_shipped_preset_refuses_one_flipped_bit(capsys, tmp_path, name):
+    copy = tmp_path / name
+    shutil.copytree(presets.registered()[name], copy)
+    presets.verify(str(copy))
     weights = bytearray((copy / "model.weights.h5").read_bytes())
     weights[len(weights) // 2] ^= 0x01  # one flipped bit
     (copy / "model.weights.h5").write_bytes(bytes(weights))
+    with pytest.raises(presets.PresetIntegrityError, match="refused"):
+        zoo.load(str(copy))
     code, _, err = run_cli(capsys, "evaluate", copy, "--k", 10)
     assert code == 2 and "sha256" in err and "refused" in err
 
