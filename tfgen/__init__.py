@@ -9,4 +9,4 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
