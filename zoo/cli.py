@@ -8,8 +8,9 @@
     tfgen train distortion --gamma 10 --out runs/dt_g10
     tfgen evaluate runs/iwae --k 5000          # a run folder or a preset: its family is known
     tfgen sample iwae_binarized_mnist_k50_l1 --out grid.png
-    tfgen list                                 # registered presets
-    tfgen preset runs/iwae --name my_iwae      # a run folder -> a preset
+    tfgen list                                 # presets: shipped and yours ($TFGEN_HOME/presets)
+    tfgen preset build runs/iwae --name my_iwae          # a run folder -> a preset
+    tfgen preset upload my_iwae hf://me/presets@main     # -> the Hugging Face hub
     tfgen tune iwae ... / tfgen figures distortion ...   # the verbs only some families have
 
 Every ``train`` has the run driver's flags (:mod:`tfgen.runs`) with one meaning: ``--out``,

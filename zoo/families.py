@@ -86,9 +86,11 @@ class Family:
         default_k: importance samples of the recorded test figure.
         quick_k, quick_examples: the quick figure a test re-checks a preset with.
         default_num: samples ``tfgen sample`` draws.
+        references: the papers of the family's models, as preset model cards cite them.
     """
 
     name = None
+    references = ()
     data_fields = ("seed", "image_shape")  # model fields a run sets from its data and --seed
     unit = "nats"
     default_k = 5000

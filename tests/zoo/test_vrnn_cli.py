@@ -105,8 +105,8 @@ def test_evaluate_and_sample_a_run(capsys, trained):
 
 def test_run_becomes_a_preset_that_repeats_its_figure(capsys, tmp_path, trained):
     run, _ = trained
-    code, _, _ = run_cli(capsys, "preset", run, "--name", "tiny_vrnn", "--k", 20, "--directory", tmp_path,
-                         "--verbose", 0)
+    code, _, _ = run_cli(capsys, "preset", "build", run, "--name", "tiny_vrnn", "--k", 20,
+                         "--directory", tmp_path, "--verbose", 0)
     assert code == 0
     meta = presets.verify(str(tmp_path / "tiny_vrnn"))
     assert (meta["family"], meta["test_k"], meta["passes"], meta["test_unit"]) == ("vrnn", 20, 2, FAMILY.unit)

@@ -33,6 +33,8 @@ class VRNNFamily(Family):
     """
 
     name = "vrnn"
+    references = ('Chung et al., "A Recurrent Latent Variable Model for Sequential Data", NIPS 2015',
+                  'Maddison et al., "Filtering Variational Objectives", NIPS 2017')
     data_fields = ("seed", "input_dim")
     unit = "nats per time step"
     default_k = 1000
