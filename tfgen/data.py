@@ -131,6 +131,48 @@ def load_images(name, split):
     return images.reshape((-1,) + spec.shape).astype("uint8")
 
 
+def hold_out(name, images, size):
+    """``(train, validation)``: the images a run trains on and those it monitors during training.
+
+    The validation images are the first ``size`` of the dataset's validation split when it
+    has one (``digits``, ``binarized_mnist``), else the last ``size`` of ``images`` (the
+    training images), which are then removed from training. Never the test split.
+
+    Args:
+        name: the dataset (:data:`DATASETS`).
+        images: the training images, ``[n, ...]`` as :func:`load_images` gives them.
+        size: validation images; 0 for none.
+
+    Returns:
+        ``(train images, validation images)``, the latter ``[min(size, ...), ...]`` in the layout
+        of ``images``, or ``None`` for ``size == 0``.
+
+    Raises:
+        ValueError: ``size`` is negative, or leaves no training image.
+    """
+    if size < 0:
+        raise ValueError(f"--validation-size must be >= 0, got {size}.")
+    if size == 0:
+        return images, None
+    if "validation" in info(name).splits:
+        validation = load_images(name, "validation")[:size]
+        return images, validation.reshape((len(validation),) + images.shape[1:])
+    if size >= len(images):
+        raise ValueError(f"--validation-size {size} leaves none of the {len(images)} training images of "
+                         f"{name} (it has no validation split, so they are held out of training).")
+    return images[:-size], images[-size:]
+
+
+def validation_batches(x, batch_size=100, binarize=False, seed=0):
+    """Held-out examples ``x`` as a ``tf.data.Dataset`` of batches in order, for ``fit``'s
+    ``validation_data``; with ``binarize``, pixels in [0, 1] drawn once as Bernoulli variables
+    (seeded), so every epoch scores the same binary images."""
+    x = np.asarray(x)
+    if binarize:
+        x = (np.random.default_rng(seed).random(x.shape) < x).astype("float32")
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+
+
 def num_examples(name, split):
     """The number of images in a split (``None`` if TFDS does not know it), without reading them."""
     spec = _spec(name, split)

@@ -59,6 +59,14 @@ class ImageModel:
         """The likelihood's mean ``E[x | z]``, ``[..., h*w*c]``."""
         return self.likelihood.mean(*self.likelihood(self.decoder(z)))
 
+    def reconstruct(self, x, seed=None):
+        """Mean images ``E[x | z_1]`` at the posterior means ``z_1 = E_q[z_1 | x]``: ``[batch, h*w*c]``.
+
+        Deterministic (``seed`` is not used; it is there for the models whose reconstructions
+        are sampled). The subclass's ``encode(x)`` gives ``q(z_1 | x)``'s ``(loc, scale)``.
+        """
+        return self.mean_image(self.encode(x)[0])
+
     def adapt(self, data):
         """Start the likelihood's output bias at the mean of ``data`` (Burda et al. 2016, sec. 5:
         the logit of the training mean for a Bernoulli likelihood; the mean for a Gaussian).

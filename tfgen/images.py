@@ -25,6 +25,28 @@ def grid(images, image_shape, columns=None, gap=1, background=0.5):
     return out[..., 0] if channels == 1 else out
 
 
+def pairs(originals, reconstructions, image_shape, columns=8):
+    """A grid of rows of ``columns`` originals, each row followed by their reconstructions.
+
+    Args:
+        originals, reconstructions: ``[n, ...]`` images in [0, 1], as :func:`grid` takes them.
+        image_shape: ``(h, w, c)``.
+        columns: images per row.
+
+    Returns:
+        The picture of :func:`grid`, ``2 * ceil(n / columns)`` rows of images.
+    """
+    height, width, channels = image_shape
+    originals = np.asarray(originals, dtype="float32").reshape(-1, height, width, channels)
+    reconstructions = np.asarray(reconstructions, dtype="float32").reshape(originals.shape)
+    rows = []
+    for start in range(0, len(originals), columns):
+        chunk = slice(start, start + columns)
+        blank = np.full((columns - len(originals[chunk]), height, width, channels), 0.5, "float32")
+        rows += [originals[chunk], blank, reconstructions[chunk], blank]
+    return grid(np.concatenate(rows), image_shape, columns)
+
+
 def enlarge(picture, scale):
     """Each pixel of ``picture`` as a ``scale x scale`` block (nearest neighbour)."""
     if scale < 1:

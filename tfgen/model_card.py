@@ -27,7 +27,8 @@ def text(metadata: dict, figures: dict[str, str] | None = None, references: tupl
     """
     name = metadata.get("name", "preset")
     family = metadata.get("family")
-    tags = ["tfgen", "latent-variable-model", *filter(None, [family, metadata.get("objective")])]
+    tags = dict.fromkeys(["tfgen", "latent-variable-model", family, metadata.get("objective")])
+    tags = [tag for tag in tags if tag]
     lines = ["---", f"license: {LICENSE}", "library_name: keras", "tags:", *[f"- {tag}" for tag in tags],
              "---", "", f"# {name}", ""]
     if metadata.get("description"):

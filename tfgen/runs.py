@@ -7,8 +7,10 @@ A run folder holds::
     model.weights.h5   the final weights
     metrics.json       figures, ``final_train`` (last epoch's logs), ``train_seconds``,
                        ``epochs``, ``status`` ("finished", "time_budget" or "diverged")
-    history.csv        one row per epoch with every column any callback logged
-    logs/              TensorBoard event files
+    history.csv        one row per epoch with every column any callback logged (``val_*``:
+                       the validation split's, when the family gives one)
+    logs/              TensorBoard event files: train/ and validation/ scalars (Keras'),
+                       pictures/ (samples, reconstructions, piano rolls: the family's)
     checkpoints/epoch-000012/   model.keras (weights and every optimizer's state, dual
                                 optimizers too) + state.json (epochs done, the model's
                                 sampling-noise state, wall time, history so far)
@@ -38,6 +40,7 @@ import keras
 import numpy as np
 
 import tfgen
+from tfgen import summaries
 from tfgen.errors import DivergedError
 
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.weights.h5", "metrics.json", "history.csv"
@@ -105,7 +108,7 @@ class Run:
 
     # --- training --------------------------------------------------------------------------
     def fit(self, model, data, epochs, steps_per_epoch=None, callbacks=(), max_minutes=None,
-            checkpoint_every=1, keep_epochs=(), verbose=1):
+            checkpoint_every=1, keep_epochs=(), verbose=1, validation_data=None, pictures=None):
         """Train ``model`` for epochs ``initial_epoch .. epochs - 1``; return the whole history.
 
         Args:
@@ -120,6 +123,11 @@ class Run:
             checkpoint_every: checkpoint every this many epochs (and after the last).
             keep_epochs: epochs whose checkpoints are never pruned (e.g. schedule stages).
             verbose: Keras' verbosity.
+            validation_data: held-out data (a validation split, never the test split) that
+                ``fit`` scores after every epoch: the model's bound and every logged metric as
+                ``val_*`` columns, in the history and in TensorBoard.
+            pictures: ``model -> {name: picture in [0, 1]}``, drawn into TensorBoard after
+                every epoch (``logs/pictures``, :class:`tfgen.summaries.Pictures`).
 
         Returns:
             ``{column: [value per epoch]}`` over every epoch of the run, resumed ones included.
@@ -141,10 +149,12 @@ class Run:
                                      guard=guard, seconds_before=state["train_seconds"],
                                      history=state["history"])
         budget = [] if max_minutes is None else [TimeBudget(max_minutes)]  # before the checkpointer
-        driver = [guard, *budget, checkpointer, keras.callbacks.TensorBoard(os.path.join(self.out, LOGS))]
+        logs = os.path.join(self.out, LOGS)
+        drawn = [] if pictures is None else [summaries.Pictures(os.path.join(logs, "pictures"), pictures)]
+        driver = [guard, *budget, checkpointer, keras.callbacks.TensorBoard(logs), *drawn]
         start = time.time()
         model.fit(data, epochs=epochs, initial_epoch=first, steps_per_epoch=steps_per_epoch,
-                  verbose=verbose, callbacks=list(callbacks) + driver)
+                  validation_data=validation_data, verbose=verbose, callbacks=list(callbacks) + driver)
         self.train_seconds = state["train_seconds"] + time.time() - start
         self.history = checkpointer.history
         self.epochs_done = first + len(self.history) - len(state["history"])

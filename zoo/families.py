@@ -148,6 +148,35 @@ class Family:
                 flags += _flag(key, str(value).lower() if isinstance(value, bool) else value)
         return " ".join([f"tfgen train {self.name}"] + flags)
 
+    def pictures(self, model, x, seed=0):
+        """What TensorBoard shows during training (:class:`tfgen.summaries.Pictures`):
+        ``{"samples": grid of default_num samples, "reconstructions": rows of x over their
+        reconstructions}``, drawn with ``seed`` (the same draws every epoch). ``x``: held-out
+        images as the model takes them (8-bit pixels are shown divided by 255)."""
+        import numpy as np
+
+        from tfgen import images
+
+        shape = model.config.image_shape
+        drawn = {"samples": images.grid(model.sample(self.default_num, seed=seed), shape)}
+        if x is not None:
+            originals = np.asarray(x, dtype="float32")
+            originals = originals / 255.0 if originals.max() > 1.0 else originals
+            drawn["reconstructions"] = images.pairs(originals, model.reconstruct(x, seed=seed), shape)
+        return drawn
+
+    def pictures_of(self, validation, seed=0, examples=32):
+        """The run driver's ``pictures`` (``model -> {name: picture}``) for a training run:
+        :meth:`pictures` of the first ``examples`` held-out examples of ``validation`` (batches,
+        or ``None``: none held out, samples only where the family can)."""
+        import tensorflow as tf
+
+        shown = None
+        if validation is not None:
+            shown = next(iter(validation.unbatch().batch(examples)))
+            shown = tf.nest.map_structure(lambda t: t.numpy(), shown)
+        return lambda model: self.pictures(model, shown, seed)
+
     def sample(self, model, settings, out, num=None, seed=None, scale=4, steps=None):
         """Write ``num`` samples tiled into a PNG grid at ``out``; return the grid ``[H, W(, 3)]``."""
         from matplotlib import image

@@ -8,6 +8,7 @@ import pytest
 from matplotlib import image
 
 import zoo
+from tests import tensorboard
 from tests.markers import requires_data
 from tfgen import presets, runs, sequences
 from zoo import cli, families
@@ -77,6 +78,7 @@ def test_train_records_the_run_and_its_per_step_figures(trained):
     assert isinstance(model, VRNN)
     assert (model.k, model.config.objective, model.config.rnn_units) == (2, "fivo", 4)
     assert len(runs.checkpoints(str(run))) == 2  # the driver's checkpoints after epochs 1 and 2
+    assert tensorboard.summaries(run / "logs" / "pictures") == {"samples": "images"}  # a piano roll
 
 
 def test_evaluate_and_sample_a_run(capsys, trained):
