@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 PREFIXES = ("hf://", "kaggle://")
@@ -63,7 +64,7 @@ def parse_hugging_face(handle: str) -> HuggingFaceHandle:
     return HuggingFaceHandle("/".join(parts[:2]), "/".join(parts[2:]) or None, revision or None)
 
 
-def download(handle: str, files_of, cache_dir: str | None = None) -> str:
+def download(handle: str, files_of: Callable[[str], Iterable[str]], cache_dir: str | None = None) -> str:
     """The local folder of the preset at ``handle``, fetched into the hub library's cache.
 
     Args:

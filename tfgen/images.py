@@ -1,10 +1,13 @@
 """Image grids: many images tiled into one picture (samples, reconstructions)."""
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
 
-def grid(images, image_shape, columns=None, gap=1, background=0.5):
+def grid(images: np.ndarray, image_shape: tuple[int, int, int], columns: int | None = None, gap: int = 1,
+         background: float = 0.5) -> np.ndarray:
     """``images`` (``[n, h*w*c]`` or ``[n, h, w, c]``, values in [0, 1]) tiled row by row.
 
     Returns ``[rows * (h + gap) - gap, columns * (w + gap) - gap]`` for one channel, with a
@@ -25,11 +28,13 @@ def grid(images, image_shape, columns=None, gap=1, background=0.5):
     return out[..., 0] if channels == 1 else out
 
 
-def pairs(originals, reconstructions, image_shape, columns=8):
+def pairs(originals: np.ndarray, reconstructions: np.ndarray, image_shape: tuple[int, int, int],
+          columns: int = 8) -> np.ndarray:
     """A grid of rows of ``columns`` originals, each row followed by their reconstructions.
 
     Args:
-        originals, reconstructions: ``[n, ...]`` images in [0, 1], as :func:`grid` takes them.
+        originals: ``[n, ...]`` images in [0, 1], as :func:`grid` takes them.
+        reconstructions: their reconstructions, as ``originals``.
         image_shape: ``(h, w, c)``.
         columns: images per row.
 
@@ -47,7 +52,7 @@ def pairs(originals, reconstructions, image_shape, columns=8):
     return grid(np.concatenate(rows), image_shape, columns)
 
 
-def enlarge(picture, scale):
+def enlarge(picture: np.ndarray, scale: int) -> np.ndarray:
     """Each pixel of ``picture`` as a ``scale x scale`` block (nearest neighbour)."""
     if scale < 1:
         raise ValueError(f"scale must be >= 1, got {scale}.")

@@ -206,7 +206,8 @@ def load_preset(preset: str, compile: bool = True, cache_dir: str | None = None,
             ``optimizer``, and ``dual_optimizer`` for a :class:`tfgen.lagrangian.ConstrainedModel`),
             or ``keras.optimizers.Adam(1e-3)`` if none is recorded, so ``fit`` fine-tunes and
             ``evaluate`` reports the model's bound right away.
-        cache_dir, metadata_sha256: see :func:`resolve`.
+        cache_dir: see :func:`resolve`.
+        metadata_sha256: see :func:`resolve`.
 
     Returns:
         The model.
