@@ -138,7 +138,8 @@ def hold_out(name: str, images: np.ndarray, size: int) -> tuple[np.ndarray, np.n
 
     The validation images are the first ``size`` of the dataset's validation split when it
     has one (``digits``, ``binarized_mnist``), else the last ``size`` of ``images`` (the
-    training images), which are then removed from training. Never the test split.
+    training images), at most a tenth of them, which are then removed from training. Never
+    the test split.
 
     Args:
         name: the dataset (:data:`DATASETS`).
@@ -146,23 +147,19 @@ def hold_out(name: str, images: np.ndarray, size: int) -> tuple[np.ndarray, np.n
         size: validation images; 0 for none.
 
     Returns:
-        ``(train images, validation images)``, the latter ``[min(size, ...), ...]`` in the layout
-        of ``images``, or ``None`` for ``size == 0``.
+        ``(train images, validation images)``, the latter in the layout of ``images``, or
+        ``None`` when none are held out.
 
     Raises:
-        ValueError: ``size`` is negative, or leaves no training image.
+        ValueError: ``size`` is negative.
     """
     if size < 0:
         raise ValueError(f"--validation-size must be >= 0, got {size}.")
-    if size == 0:
-        return images, None
-    if "validation" in info(name).splits:
+    if "validation" in info(name).splits and size:
         validation = load_images(name, "validation")[:size]
         return images, validation.reshape((len(validation),) + images.shape[1:])
-    if size >= len(images):
-        raise ValueError(f"--validation-size {size} leaves none of the {len(images)} training images of "
-                         f"{name} (it has no validation split, so they are held out of training).")
-    return images[:-size], images[-size:]
+    size = min(size, len(images) // 10)
+    return (images[:-size], images[-size:]) if size else (images, None)
 
 
 def validation_batches(x: np.ndarray, batch_size: int = 100, binarize: bool = False,

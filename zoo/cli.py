@@ -55,8 +55,8 @@ def add_run_arguments(parser, family):
     group.add_argument("--validation-size", type=int, default=1000,
                        help="examples scored after every epoch (val_* in the history and TensorBoard, "
                             "with pictures of their reconstructions): the dataset's validation split, or "
-                            "for datasets without one the last N training examples, held out; 0 for none "
-                            "[default: %(default)s]")
+                            "for datasets without one the last N training examples (at most a tenth), held "
+                            "out; 0 for none [default: %(default)s]")
     group.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                        help="Keras verbosity: 0 silent, 1 progress bars, 2 a line per epoch "
                             "[default: %(default)s]")
