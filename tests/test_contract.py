@@ -2,7 +2,8 @@
 
 ``log_w`` is ``[k, batch]`` and its parts add up; the total and path estimators give the
 same values; saving and loading (a ``.keras`` file, a run folder) give identical ``log_w``;
-``fit`` logs the standard keys, finite, also under ``jit_compile=True``; a bad batch raises
+``fit`` logs the standard keys, finite, also under ``jit_compile=True``, each listed once by
+``metrics_names`` and ``evaluate()``; a bad batch raises
 before training with the weights unchanged.
 """
 import keras
@@ -77,9 +78,12 @@ def test_fit_logs_the_standard_keys_finite(case, jit_compile):
     assert {"loss", "reconstruction", "kl"} <= set(history)
     assert {f"kl_{layer}" for layer in model.latent_names} <= set(history)
     assert all(np.all(np.isfinite(values)) for values in history.values())
-    assert len(model.metrics_names) == len(set(model.metrics_names))  # each metric listed once
     logs = model.evaluate(x, batch_size=6, verbose=0, return_dict=True)
     assert set(logs) == set(history) - {"learning_rate"}
+    # Each metric listed once: metrics_names and evaluate()'s list hold one entry per logged key.
+    values = model.evaluate(x, batch_size=6, verbose=0)
+    assert sorted(model.metrics_names) == sorted(logs)
+    assert len(values) == len(logs) and np.all(np.isfinite(values))
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

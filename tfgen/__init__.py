@@ -9,4 +9,37 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up log lines, and keep its Python logger to errors.
+
+    For notebooks and scripts whose output people read. TensorFlow writes C++ INFO lines
+    ("Could not find cuda drivers", "failed call to cuInit", ...) straight to the stderr file
+    descriptor before its logging is set up, where ``TF_CPP_MIN_LOG_LEVEL`` cannot hide them
+    (and Jupyter shows them in cell outputs); this imports TensorFlow and initialises its
+    devices with that descriptor pointed at ``os.devnull``, sets ``TF_CPP_MIN_LOG_LEVEL=2``
+    unless it is set (no C++ INFO or WARNING lines later), and sets TensorFlow's Python
+    logger to ``ERROR`` (no retracing warnings). Errors still raise. Call it before anything
+    imports TensorFlow; afterwards it only sets the logger.
+    """
+    import sys
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")

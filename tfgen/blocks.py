@@ -9,7 +9,10 @@ and a top-down decoder in which every block holds one group of latent variables
 Images are ``[n, h, w, c]`` (channels last); a caller with ``k`` samples per example folds
 them into the batch, ``n = k * batch``, sample dimension first.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
@@ -28,13 +31,14 @@ def _serializable(cls):
     return keras.saving.register_keras_serializable(package="tfgen")(cls)
 
 
-def gaussian_params(t):
+def gaussian_params(t: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Split channels ``[..., 2c]`` into ``loc [..., c]`` and ``scale = softplus(.) + 1e-3``."""
     loc, raw = tf.split(t, 2, axis=-1)
     return loc, tf.nn.softplus(raw + _SCALE_SHIFT) + _MIN_SCALE
 
 
-def precision_weighted(loc_q, scale_q, loc_p, scale_p):
+def precision_weighted(loc_q: tf.Tensor, scale_q: tf.Tensor, loc_p: tf.Tensor,
+                       scale_p: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Sonderby et al. (2016, eq. 18-19): merge two Gaussians by their precisions.
 
     ``sigma^2 = 1 / (sigma_q^-2 + sigma_p^-2)``, ``mu = (mu_q sigma_q^-2 + mu_p sigma_p^-2) sigma^2``.
@@ -44,7 +48,7 @@ def precision_weighted(loc_q, scale_q, loc_p, scale_p):
     return (loc_q * prec_q + loc_p * prec_p) * var, tf.sqrt(var)
 
 
-def image_log_prob(z, loc, scale):
+def image_log_prob(z: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
     """``log N(z; loc, scale^2)`` summed over all but the first axis: ``[n, h, w, c] -> [n]``."""
     return tf.reduce_sum(tfd.Normal(loc, scale).log_prob(z), axis=[1, 2, 3])
 
@@ -60,7 +64,8 @@ class Bottleneck(keras.layers.Layer):
     starts as the identity (and a head at zero).
     """
 
-    def __init__(self, middle, out, residual=True, kernel=3, zero_last=False, **kwargs):
+    def __init__(self, middle: int, out: int, residual: bool = True, kernel: int = 3, zero_last: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.middle, self.out, self.residual = int(middle), int(out), bool(residual)
         self.kernel, self.zero_last = int(kernel), bool(zero_last)
@@ -106,7 +111,7 @@ class BottomUp(keras.layers.Layer):
     features each top-down latent group at that resolution reads.
     """
 
-    def __init__(self, resolutions, blocks, width, middle, **kwargs):
+    def __init__(self, resolutions: Sequence[int], blocks: Sequence[int], width: int, middle: int, **kwargs):
         super().__init__(**kwargs)
         self.resolutions = tuple(int(r) for r in resolutions)  # coarsest first
         self.blocks = tuple(int(b) for b in blocks)
@@ -156,7 +161,7 @@ class LatentGroup(keras.layers.Layer):
     bottleneck block. Returns ``(h, z, log p(z), log q(z) or None)``, log-densities ``[n]``.
     """
 
-    def __init__(self, width, middle, latent, kernel=3, merge=False, **kwargs):
+    def __init__(self, width: int, middle: int, latent: int, kernel: int = 3, merge: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.width, self.middle, self.latent = int(width), int(middle), int(latent)
         self.kernel, self.merge = int(kernel), bool(merge)
@@ -174,7 +179,9 @@ class LatentGroup(keras.layers.Layer):
         self.project.build(shape + (self.latent,))
         self.resnet.build(shape + (self.width,))
 
-    def call(self, h, acts=None, seed=None, estimator="total"):
+    def call(self, h: tf.Tensor, acts: tf.Tensor | None = None,
+             seed: keras.random.SeedGenerator | None = None,
+             estimator: str = "total") -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | None]:
         """``estimator="path"`` stops the gradient of ``q``'s parameters inside ``log q``."""
         prior = self.prior(h)
         loc_p, scale_p = gaussian_params(prior[..., : 2 * self.latent])

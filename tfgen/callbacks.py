@@ -3,8 +3,13 @@
 Both write their figures into the epoch's logs, so the run driver (:mod:`tfgen.runs`) puts
 them in ``history.csv``, TensorBoard and the checkpoints; place them before it.
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfgen import evaluation, runs
 
@@ -23,8 +28,9 @@ class MultiSampleEvaluation(keras.callbacks.Callback):
     under 2 GiB whatever k is.
     """
 
-    def __init__(self, data, k=5000, every=None, name="test", seed=0, metrics_dir=None, verbose=0,
-                 max_rows=8192):
+    def __init__(self, data: tf.data.Dataset | np.ndarray, k: int = 5000, every: int | None = None,
+                 name: str = "test", seed: int = 0, metrics_dir: str | None = None, verbose: int = 0,
+                 max_rows: int = 8192):
         super().__init__()
         self.max_rows = max_rows
         if every is not None and every < 1:
@@ -38,7 +44,8 @@ class MultiSampleEvaluation(keras.callbacks.Callback):
         super().set_model(model)
         self.estimator = evaluation.LogLikelihood(model, self.k, self.max_rows, self.seed)
 
-    def evaluate(self):
+    def evaluate(self) -> float:
+        """The mean ``log p(x)`` estimate on the data now (nats)."""
         return float(self.estimator(self.data, self.verbose).mean())
 
     def on_epoch_end(self, epoch, logs=None):
@@ -52,7 +59,8 @@ class MultiSampleEvaluation(keras.callbacks.Callback):
             runs.update_metrics(self.metrics_dir, **{self.key: value, f"{self.key}_epoch": epoch + 1})
 
 
-def active_units(means, threshold=0.01):
+def active_units(means: dict[str, np.ndarray], threshold: float = 0.01,
+                 ) -> tuple[dict[str, int], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Burda et al. (2016, sec. 5.2): unit ``u`` is active when ``Cov_x(E_q[u | x]) > threshold``.
 
     Args:
@@ -73,12 +81,16 @@ class ActiveUnits(keras.callbacks.Callback):
     ``x`` is an array of examples (Burda et al.'s code uses the first 500 training examples).
     """
 
-    def __init__(self, x, posterior_means, every=None, threshold=0.01, metrics_dir=None, batch_size=500):
+    def __init__(self, x: np.ndarray,
+                 posterior_means: Callable[[keras.Model, np.ndarray], dict[str, np.ndarray]],
+                 every: int | None = None, threshold: float = 0.01, metrics_dir: str | None = None,
+                 batch_size: int = 500):
         super().__init__()
         self.x, self.posterior_means, self.every = np.asarray(x), posterior_means, every
         self.threshold, self.metrics_dir, self.batch_size = threshold, metrics_dir, batch_size
 
-    def measure(self):
+    def measure(self) -> tuple[dict[str, int], dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """:func:`active_units` of the model now, over ``x``."""
         parts = [self.posterior_means(self.model, self.x[i:i + self.batch_size])
                  for i in range(0, len(self.x), self.batch_size)]
         means = {layer: np.concatenate([np.asarray(p[layer]) for p in parts]) for layer in parts[0]}

@@ -13,10 +13,14 @@ meaning and unit, and optionally ``choices``. The same declaration gives
 
 This module imports neither TensorFlow nor Keras, so ``tfgen --help`` stays fast.
 """
+from __future__ import annotations
+
 import argparse
 import dataclasses
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 # Names of the blocks and estimators configs choose from (the classes live in tfgen.layers and
 # tfgen.objectives; the names are here so configs need no TensorFlow).
@@ -30,7 +34,7 @@ MMD_KERNELS = ("authors", "rbf", "imq")
 MMD_ESTIMATORS = ("biased", "unbiased")
 
 
-def field(default, help, choices=None, flag=True):
+def field(default: Any, help: str, choices: Sequence | None = None, flag: bool = True) -> dataclasses.Field:
     """A documented dataclass field.
 
     Args:
@@ -42,7 +46,7 @@ def field(default, help, choices=None, flag=True):
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
 
 
-def check_int(name, value, minimum=1):
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
     """``int(value)`` if it is an integer ``>= minimum`` (bools refused), else ``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         if isinstance(value, float) and value.is_integer() and value >= minimum:
@@ -51,7 +55,8 @@ def check_int(name, value, minimum=1):
     return int(value)
 
 
-def check_float(name, value, minimum=None, maximum=None, strict=False):
+def check_float(name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
+                strict: bool = False) -> float:
     """``float(value)`` if finite and inside ``[minimum, maximum]`` (open at ``minimum`` if ``strict``)."""
     try:
         number = float(value)
@@ -67,20 +72,21 @@ def check_float(name, value, minimum=None, maximum=None, strict=False):
     return number
 
 
-def check_k(k):
+def check_k(k: int) -> int:
     """Validate a number of importance samples: a positive integer."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"The number of importance samples k must be an integer >= 1, got {k!r}.")
     return int(k)
 
 
-def check_choice(name, value, choices):
+def check_choice(name: str, value: Any, choices: Sequence) -> Any:
+    """``value`` if it is one of ``choices``; ``ValueError`` naming them otherwise."""
     if value not in choices:
         raise ValueError(f"Unknown {name} {value!r}; choose one of {list(choices)}.")
     return value
 
 
-def check_sizes(name, value, length=None):
+def check_sizes(name: str, value: Sequence[int] | str, length: int | None = None) -> tuple[int, ...]:
     """A tuple of positive ints from a sequence (or ``"200,200"``), of ``length`` if given."""
     if isinstance(value, str):
         value = [v for v in value.split(",") if v.strip()]
@@ -93,14 +99,14 @@ def check_sizes(name, value, length=None):
     return sizes
 
 
-def check_layer_sizes(name, value):
+def check_layer_sizes(name: str, value: Sequence[Sequence[int]] | str) -> tuple[tuple[int, ...], ...]:
     """A tuple of size tuples, one per stochastic layer, from nested sequences or ``"200,200;100,100"``."""
     if isinstance(value, str):
         value = value.split(";")
     return tuple(check_sizes(f"{name} (layer {i + 1})", v) for i, v in enumerate(value))
 
 
-def check_resolutions(resolutions, image_size):
+def check_resolutions(resolutions: Sequence[int] | str, image_size: int) -> tuple[int, ...]:
     """The sides of a top-down path's feature maps (:mod:`tfgen.blocks`), coarsest first, each
     dividing the next, the last ``image_size``; from a sequence or ``"1,4,8"``."""
     resolutions = check_sizes("resolutions", resolutions)
@@ -115,7 +121,8 @@ def check_resolutions(resolutions, image_size):
     return resolutions
 
 
-def check_image_shape(value):
+def check_image_shape(value: Sequence[int] | str) -> tuple[int, ...]:
+    """``(height, width, channels)`` as positive ints; ``ValueError`` otherwise."""
     shape = check_sizes("image_shape", value)
     if len(shape) != 3:
         raise ValueError(f"image_shape must be (height, width, channels), got {shape}.")
@@ -145,12 +152,13 @@ class ImageConfig:
         self.likelihood_scale = check_float("likelihood_scale", self.likelihood_scale, 0.0, strict=True)
 
     @property
-    def dims(self):
+    def dims(self) -> int:
         """Values per image, ``height * width * channels``."""
         return math.prod(self.image_shape)
 
 
-def help_of(cls, name):
+def help_of(cls: type, name: str) -> str:
+    """The help text of the field ``name`` of the config dataclass ``cls``."""
     return next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("help", "")
 
 
@@ -162,22 +170,24 @@ class Registry:
     the overrides, so derived defaults (e.g. sizes that follow ``layers``) follow the overrides.
     """
 
-    def __init__(self, config_class, **configs):
+    def __init__(self, config_class: type, **configs: dict):
         self.config_class = config_class
         self.configs = configs
         for fields in configs.values():
             config_class(**fields)
 
-    def names(self):
+    def names(self) -> list[str]:
+        """The configurations' names, the default first."""
         return list(self.configs)
 
-    def get(self, name, **overrides):
+    def get(self, name: str, **overrides) -> Any:
         """The configuration ``name`` with ``overrides`` (fields of the dataclass) replaced."""
         if name not in self.configs:
             raise ValueError(f"Unknown configuration {name!r}; choose one of {self.names()}.")
         return self.config_class(**{**self.configs[name], **overrides})
 
-    def describe(self):
+    def describe(self) -> str:
+        """One line naming each configuration and the fields it sets (for ``--help``)."""
         described = {name: ", ".join(f"{k}={_text(v)}" for k, v in fields.items()) or "the defaults"
                      for name, fields in self.configs.items()}
         return "; ".join(f"{name}: {text}" for name, text in described.items())
@@ -189,7 +199,8 @@ def _text(value):
     return str(value)
 
 
-def add_arguments(parser, config_class, registry=None, skip=()):
+def add_arguments(parser: argparse.ArgumentParser, config_class: type, registry: Registry | None = None,
+                  skip: Sequence[str] = ()) -> None:
     """Add one ``--flag`` per field of ``config_class`` (those declared with ``flag=True``).
 
     Flags default to ``None`` (meaning "the configuration's value"), and their help shows
@@ -221,7 +232,7 @@ def add_arguments(parser, config_class, registry=None, skip=()):
             group.add_argument(flag, type=kind, metavar=f.name.upper(), **kwargs)
 
 
-def from_arguments(args, config_class, registry=None):
+def from_arguments(args: argparse.Namespace, config_class: type, registry: Registry | None = None) -> Any:
     """The configuration selected by :func:`add_arguments`' flags in parsed ``args``."""
     overrides = {f.name: getattr(args, f"model_{f.name}") for f in dataclasses.fields(config_class)
                  if getattr(args, f"model_{f.name}", None) is not None}

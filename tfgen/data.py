@@ -31,6 +31,8 @@ for CelebA 64, after Larsen et al. 2016: centred horizontally, 40 rows cut at th
 Prioritizing the Bits that Matter in Variational Autoencoders", anonymous ICLR 2021 submission,
 app. A.1; that paper does not state its crop) or, with ``size=32``, to 32x32 for CPU runs.
 """
+from __future__ import annotations
+
 import dataclasses
 import functools
 import gzip
@@ -89,7 +91,7 @@ DATASETS = {
 }
 
 
-def info(name):
+def info(name: str) -> DatasetInfo:
     """The :class:`DatasetInfo` of ``name``; ``ValueError`` for an unknown name."""
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; available: {sorted(DATASETS)}.")
@@ -110,7 +112,7 @@ def _local_files(spec):
     return data_dir, local, bool(local) and all(os.path.exists(f) for f in local)
 
 
-def load_images(name, split):
+def load_images(name: str, split: str) -> np.ndarray:
     """All images of one split as ``uint8 [n, h, w, c]`` (binary: 0/1, otherwise 0..255).
 
     Not for :attr:`DatasetInfo.streamed` datasets (``celeb_a``): use :func:`stream`.
@@ -131,14 +133,55 @@ def load_images(name, split):
     return images.reshape((-1,) + spec.shape).astype("uint8")
 
 
-def num_examples(name, split):
+def hold_out(name: str, images: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(train, validation)``: the images a run trains on and those it monitors during training.
+
+    The validation images are the first ``size`` of the dataset's validation split when it
+    has one (``digits``, ``binarized_mnist``), else the last ``size`` of ``images`` (the
+    training images), at most a tenth of them, which are then removed from training. Never
+    the test split.
+
+    Args:
+        name: the dataset (:data:`DATASETS`).
+        images: the training images, ``[n, ...]`` as :func:`load_images` gives them.
+        size: validation images; 0 for none.
+
+    Returns:
+        ``(train images, validation images)``, the latter in the layout of ``images``, or
+        ``None`` when none are held out.
+
+    Raises:
+        ValueError: ``size`` is negative.
+    """
+    if size < 0:
+        raise ValueError(f"--validation-size must be >= 0, got {size}.")
+    if "validation" in info(name).splits and size:
+        validation = load_images(name, "validation")[:size]
+        return images, validation.reshape((len(validation),) + images.shape[1:])
+    size = min(size, len(images) // 10)
+    return (images[:-size], images[-size:]) if size else (images, None)
+
+
+def validation_batches(x: np.ndarray, batch_size: int = 100, binarize: bool = False,
+                       seed: int = 0) -> tf.data.Dataset:
+    """Held-out examples ``x`` as a ``tf.data.Dataset`` of batches in order, for ``fit``'s
+    ``validation_data``; with ``binarize``, pixels in [0, 1] drawn once as Bernoulli variables
+    (seeded), so every epoch scores the same binary images."""
+    x = np.asarray(x)
+    if binarize:
+        x = (np.random.default_rng(seed).random(x.shape) < x).astype("float32")
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+
+
+def num_examples(name: str, split: str) -> int | None:
     """The number of images in a split (``None`` if TFDS does not know it), without reading them."""
     spec = _spec(name, split)
     count = int(_source(spec, split, spec.shape[0], shuffle=False, seed=None, limit=None)[0].cardinality())
     return count if count >= 0 else None
 
 
-def stream(name, split, batch_size=32, shuffle=None, seed=None, size=None, limit=None):
+def stream(name: str, split: str, batch_size: int = 32, shuffle: bool | None = None, seed: int | None = None,
+           size: int | None = None, limit: int | None = None) -> tf.data.Dataset:
     """Batches of raw pixels, ``uint8 [batch, size, size, c]``, prefetched.
 
     A dataset with local files in ``$TFGEN_DATA_DIR`` is read from them into memory; any
@@ -160,7 +203,8 @@ def stream(name, split, batch_size=32, shuffle=None, seed=None, size=None, limit
     return _batches(spec, split, batch_size, shuffle, seed, size, limit).prefetch(tf.data.AUTOTUNE)
 
 
-def load(name, split, batch_size=100, shuffle=None, seed=None, binarize=True, flatten=True):
+def load(name: str, split: str, batch_size: int = 100, shuffle: bool | None = None, seed: int | None = None,
+         binarize: bool = True, flatten: bool = True) -> tf.data.Dataset:
     """A batched, prefetched ``tf.data.Dataset`` of float32 images (the batches of :func:`stream`).
 
     Args:
@@ -313,7 +357,8 @@ _LOCAL_READERS = {
 }
 
 
-def epoch_batches(x, batch_size, seed, first_epoch, epochs, dynamic_binarization=False):
+def epoch_batches(x: np.ndarray, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                  dynamic_binarization: bool = False) -> tuple[tf.data.Dataset, int]:
     """Shuffled batches of ``x`` for epochs ``first_epoch .. epochs - 1``, epoch after epoch.
 
     Epoch ``e``'s order is ``argsort(U)`` with ``U`` stateless-uniform seeded by

@@ -27,7 +27,10 @@ Kernels (:data:`KERNELS`, named in :data:`tfgen.config.MMD_KERNELS`), for ``a, b
   Bousquet, Gelly & Schölkopf, "Wasserstein Auto-Encoders", ICLR 2018, sec. 4, with ``h`` the
   prior's scale, default 1).
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -43,19 +46,19 @@ def _dim(a):
     return tf.cast(tf.shape(a)[-1], a.dtype)
 
 
-def authors_kernel(a, b, bandwidth=None):
+def authors_kernel(a: tf.Tensor, b: tf.Tensor, bandwidth: float | None = None) -> tf.Tensor:
     """``exp(-mean_i (a_i - b_i)^2 / d)`` (Zhao, Song & Ermon's code); ``bandwidth`` unused."""
     d = _dim(a)
     return tf.exp(-_squared_distances(a, b) / (d * d))
 
 
-def rbf_kernel(a, b, bandwidth=None):
+def rbf_kernel(a: tf.Tensor, b: tf.Tensor, bandwidth: float | None = None) -> tf.Tensor:
     """Gaussian ``exp(-||a - b||^2 / (2 h^2))``, ``h = bandwidth`` (default ``sqrt(d)``)."""
     h2 = _dim(a) if bandwidth is None else tf.cast(bandwidth, a.dtype) ** 2
     return tf.exp(-_squared_distances(a, b) / (2.0 * h2))
 
 
-def imq_kernel(a, b, bandwidth=None):
+def imq_kernel(a: tf.Tensor, b: tf.Tensor, bandwidth: float | None = None) -> tf.Tensor:
     """Inverse multiquadratic ``C / (C + ||a - b||^2)``, ``C = 2 d h^2`` (``h = bandwidth``, default 1)."""
     h2 = 1.0 if bandwidth is None else tf.cast(bandwidth, a.dtype) ** 2
     c = 2.0 * _dim(a) * h2
@@ -65,7 +68,7 @@ def imq_kernel(a, b, bandwidth=None):
 KERNELS = dict(zip(MMD_KERNELS, (authors_kernel, rbf_kernel, imq_kernel)))
 
 
-def get_kernel(kernel):
+def get_kernel(kernel: str | Callable) -> Callable[..., tf.Tensor]:
     """A kernel function by name (see :data:`KERNELS`) or a callable ``k(a, b, bandwidth)``."""
     if callable(kernel):
         return kernel
@@ -76,14 +79,15 @@ def get_kernel(kernel):
     return KERNELS[kernel]
 
 
-def check_mmd_estimator(estimator):
+def check_mmd_estimator(estimator: str) -> str:
     """``estimator`` if it names an MMD estimator (:data:`MMD_ESTIMATORS`), else ``ValueError``."""
     if estimator not in MMD_ESTIMATORS:
         raise ValueError(f"Unknown MMD estimator {estimator!r}; choose one of {list(MMD_ESTIMATORS)}.")
     return estimator
 
 
-def mmd(samples_a, samples_b, kernel="authors", estimator="biased", bandwidth=None):
+def mmd(samples_a: tf.Tensor, samples_b: tf.Tensor, kernel: str | Callable = "authors",
+        estimator: str = "biased", bandwidth: float | None = None) -> tf.Tensor:
     """Estimate ``MMD^2`` between the distributions of ``samples_a [n, d]`` and ``samples_b [m, d]``.
 
     Returns a scalar. ``estimator="unbiased"`` needs ``n, m >= 2``. See the module docstring
@@ -108,7 +112,7 @@ def _off_diagonal_mean(matrix):
     return (tf.reduce_sum(matrix) - tf.linalg.trace(matrix)) / (n * (n - 1.0))
 
 
-def diagonal_gaussian_log_prob_matrix(z, loc, scale):
+def diagonal_gaussian_log_prob_matrix(z: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
     """``log N(z_i; loc_j, diag(scale_j^2))`` for every pair, shape ``[n_z, n_x]``.
 
     Expanded as ``-0.5 sum_d (z_id - mu_jd)^2 / s_jd^2 - sum_d log s_jd - d/2 log 2 pi`` so the
@@ -125,7 +129,7 @@ def diagonal_gaussian_log_prob_matrix(z, loc, scale):
     return tf.cast(-0.5 * quadratic - normaliser[None, :], dtype)
 
 
-def mutual_information(z, loc, scale, chunk=1024):
+def mutual_information(z: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor, chunk: int = 1024) -> tf.Tensor:
     """Estimate ``I_q(x; z)`` of a diagonal-Gaussian encoder over ``n`` data points.
 
     With ``z_i ~ q(z | x_i) = N(loc_i, diag(scale_i^2))`` (all ``[n, d]``) and the aggregate

@@ -9,6 +9,8 @@ Models that split ``log_weights`` into ``encode(x)`` (the sample-independent par
 ``log_weights_from(x, encoded, k, ...)`` have the encoder run once per batch instead of once
 per chunk; other models are scored through ``log_weights`` alone.
 """
+from __future__ import annotations
+
 import math
 
 import keras
@@ -18,7 +20,9 @@ import tensorflow as tf
 from tfgen import objectives
 
 
-def log_likelihood(model, data, k=5000, max_rows=32768, verbose=1, seed=None):
+def log_likelihood(model: keras.Model, data: tf.data.Dataset | np.ndarray, k: int = 5000,
+                   max_rows: int = 32768, verbose: int = 1,
+                   seed: int | keras.random.SeedGenerator | None = None) -> np.ndarray:
     """Per-example ``log p(x)`` estimates (nats) with ``k`` importance samples.
 
     Args:
@@ -45,7 +49,8 @@ class LogLikelihood:
     same model and data give the same estimate.
     """
 
-    def __init__(self, model, k=5000, max_rows=32768, seed=None):
+    def __init__(self, model: keras.Model, k: int = 5000, max_rows: int = 32768,
+                 seed: int | keras.random.SeedGenerator | None = None):
         self.model, self.k, self.max_rows = model, objectives.check_k(k), max_rows
         self.seed = keras.random.SeedGenerator(seed) if isinstance(seed, int) else seed
         self.initial_state = self.seed.state.numpy() if isinstance(seed, int) else None
@@ -81,7 +86,7 @@ class LogLikelihood:
             total = fold(total, rest)
         return total - math.log(k)
 
-    def __call__(self, data, verbose=1):
+    def __call__(self, data: tf.data.Dataset | np.ndarray, verbose: int = 1) -> np.ndarray:
         """Per-example estimates (float64 ``[n]``) on ``data`` (a dataset of batches or an array)."""
         if not isinstance(data, tf.data.Dataset):
             data = tf.data.Dataset.from_tensor_slices(np.asarray(data)).batch(100)

@@ -14,8 +14,13 @@ and gives every image model the same input handling (flat ``[batch, h*w*c]`` or 
 ``tfd.Distribution`` users can sample or score), and :meth:`~ImageModel.adapt` (the output
 bias started at the data mean, as Burda et al. 2016 do).
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfgen import layers
 
@@ -23,7 +28,7 @@ from tfgen import layers
 class ImageModel:
     """Mixin: image input handling and the encoder / decoder / likelihood blocks of ``self.config``."""
 
-    def make_blocks(self, encoder_hidden, decoder_hidden):
+    def make_blocks(self, encoder_hidden: Sequence[int], decoder_hidden: Sequence[int]) -> None:
         """Create the three blocks; ``*_hidden`` are the networks' hidden sizes (an MLP's layers,
         or the dense layer of a convolutional network)."""
         c = self.config
@@ -32,7 +37,7 @@ class ImageModel:
         channels = c.image_shape[-1] if c.decoder == "conv" else None
         self.likelihood = layers.likelihood(c.likelihood, c.dims, channels, scale=c.likelihood_scale)
 
-    def build_blocks(self, latent):
+    def build_blocks(self, latent: int) -> int:
         """Build the blocks for ``latent`` units feeding the decoder; return the encoder's width."""
         dims = self.config.dims
         layers.build_once(self.encoder, (None, dims))
@@ -40,26 +45,34 @@ class ImageModel:
         layers.build_once(self.likelihood, self.decoder.compute_output_shape((None, latent)))
         return self.encoder.compute_output_shape((None, dims))[-1]
 
-    def flat(self, x):
+    def flat(self, x: tf.Tensor) -> tf.Tensor:
         """``x`` as float32 rows ``[batch, h*w*c]`` (float32 log-densities under mixed precision too)."""
         x = tf.cast(x, self.variable_dtype)
         return tf.reshape(x, [tf.shape(x)[0], self.config.dims])
 
-    def decode(self, z):
+    def decode(self, z: tf.Tensor) -> tfp.distributions.Distribution:
         """``p(x | z)`` as a ``tfd.Distribution``: batch shape ``z``'s leading axes, event
         ``[h*w*c]`` (flattened pixels; reshape samples to ``config.image_shape``)."""
         return self.likelihood.distribution(*self.likelihood(self.decoder(z)))
 
-    def log_likelihood(self, x, z):
+    def log_likelihood(self, x: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
         """``log p(x | z)`` summed over pixels, ``[..., batch]`` for ``z [..., batch, latent]``
         (the fused form of ``decode(z).log_prob(x)``)."""
         return self.likelihood.log_prob(x, *self.likelihood(self.decoder(z)))
 
-    def mean_image(self, z):
+    def mean_image(self, z: tf.Tensor) -> tf.Tensor:
         """The likelihood's mean ``E[x | z]``, ``[..., h*w*c]``."""
         return self.likelihood.mean(*self.likelihood(self.decoder(z)))
 
-    def adapt(self, data):
+    def reconstruct(self, x: tf.Tensor | np.ndarray, seed: int | None = None) -> tf.Tensor:
+        """Mean images ``E[x | z_1]`` at the posterior means ``z_1 = E_q[z_1 | x]``: ``[batch, h*w*c]``.
+
+        Deterministic (``seed`` is not used; it is there for the models whose reconstructions
+        are sampled). The subclass's ``encode(x)`` gives ``q(z_1 | x)``'s ``(loc, scale)``.
+        """
+        return self.mean_image(self.encode(x)[0])
+
+    def adapt(self, data: tf.data.Dataset | np.ndarray) -> None:
         """Start the likelihood's output bias at the mean of ``data`` (Burda et al. 2016, sec. 5:
         the logit of the training mean for a Bernoulli likelihood; the mean for a Gaussian).
 
@@ -83,7 +96,7 @@ class ImageModel:
             self.build()
         self.likelihood.set_bias_from_mean(mean)
 
-    def validate_inputs(self, x):
+    def validate_inputs(self, x: np.ndarray) -> None:
         shape, c = tuple(x.shape[1:]), self.config
         if x.ndim < 2 or shape not in ((c.dims,), tuple(c.image_shape)):
             raise ValueError(

@@ -1,10 +1,13 @@
 """Image grids: many images tiled into one picture (samples, reconstructions)."""
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
 
-def grid(images, image_shape, columns=None, gap=1, background=0.5):
+def grid(images: np.ndarray, image_shape: tuple[int, int, int], columns: int | None = None, gap: int = 1,
+         background: float = 0.5) -> np.ndarray:
     """``images`` (``[n, h*w*c]`` or ``[n, h, w, c]``, values in [0, 1]) tiled row by row.
 
     Returns ``[rows * (h + gap) - gap, columns * (w + gap) - gap]`` for one channel, with a
@@ -25,7 +28,31 @@ def grid(images, image_shape, columns=None, gap=1, background=0.5):
     return out[..., 0] if channels == 1 else out
 
 
-def enlarge(picture, scale):
+def pairs(originals: np.ndarray, reconstructions: np.ndarray, image_shape: tuple[int, int, int],
+          columns: int = 8) -> np.ndarray:
+    """A grid of rows of ``columns`` originals, each row followed by their reconstructions.
+
+    Args:
+        originals: ``[n, ...]`` images in [0, 1], as :func:`grid` takes them.
+        reconstructions: their reconstructions, as ``originals``.
+        image_shape: ``(h, w, c)``.
+        columns: images per row.
+
+    Returns:
+        The picture of :func:`grid`, ``2 * ceil(n / columns)`` rows of images.
+    """
+    height, width, channels = image_shape
+    originals = np.asarray(originals, dtype="float32").reshape(-1, height, width, channels)
+    reconstructions = np.asarray(reconstructions, dtype="float32").reshape(originals.shape)
+    rows = []
+    for start in range(0, len(originals), columns):
+        chunk = slice(start, start + columns)
+        blank = np.full((columns - len(originals[chunk]), height, width, channels), 0.5, "float32")
+        rows += [originals[chunk], blank, reconstructions[chunk], blank]
+    return grid(np.concatenate(rows), image_shape, columns)
+
+
+def enlarge(picture: np.ndarray, scale: int) -> np.ndarray:
     """Each pixel of ``picture`` as a ``scale x scale`` block (nearest neighbour)."""
     if scale < 1:
         raise ValueError(f"scale must be >= 1, got {scale}.")

@@ -14,6 +14,8 @@ Errors", anonymous ICLR 2021 submission, app. B) uses Adam with beta_1 = 0 and
 ``[1e-4, 0.9999]``. A constraint with ``learned=False`` keeps its multiplier fixed (InfoVAE's
 weights).
 """
+from __future__ import annotations
+
 import dataclasses
 import math
 
@@ -49,7 +51,7 @@ class LagrangeMultipliers(keras.layers.Layer):
     stopped, for use in the primal loss.
     """
 
-    def __init__(self, constraints, **kwargs):
+    def __init__(self, constraints: dict[str, Constraint | dict], **kwargs):
         super().__init__(**kwargs)
         self.constraints = {
             name: c if isinstance(c, Constraint) else Constraint(**c) for name, c in constraints.items()
@@ -64,11 +66,12 @@ class LagrangeMultipliers(keras.layers.Layer):
     def call(self, inputs=None):
         return {name: tf.stop_gradient(value) for name, value in self.multipliers.items()}
 
-    def violations(self, terms):
+    def violations(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """``E[c_i] - epsilon_i`` for each constraint, from batch means ``terms[name]``."""
         return {name: terms[name] - c.target for name, c in self.constraints.items()}
 
-    def ascend(self, terms, optimizer):
+    def ascend(self, terms: dict[str, tf.Tensor],
+               optimizer: keras.optimizers.Optimizer) -> dict[str, tf.Tensor]:
         """One projected dual-ascent step from the batch estimates ``terms[name]`` (scalars)."""
         violations = self.violations(terms)
         learned = [name for name, c in self.constraints.items() if c.learned]
@@ -95,11 +98,13 @@ class ConstrainedModel(LatentVariableModel):
     (the multiplier after the step) and ``violation_{name}``.
     """
 
-    def constraint_terms(self, outputs):
+    def constraint_terms(self, outputs) -> dict[str, tf.Tensor]:
         """``{name: [batch] per-example constraint terms c_i}`` of the outputs of ``call``."""
         raise NotImplementedError
 
-    def compile(self, optimizer="adam", dual_optimizer="rmsprop", **kwargs):
+    def compile(self, optimizer: str | keras.optimizers.Optimizer = "adam",
+                dual_optimizer: str | keras.optimizers.Optimizer = "rmsprop", **kwargs) -> None:
+        """Keras' ``compile`` plus ``dual_optimizer``, the multipliers' own optimizer."""
         super().compile(optimizer=optimizer, **kwargs)
         self.dual_optimizer = keras.optimizers.get(dual_optimizer)
 
@@ -116,14 +121,14 @@ class ConstrainedModel(LatentVariableModel):
             self.optimizer.build(self.trainable_variables)
             self.dual_optimizer.build(self.learned_multipliers())
 
-    def set_constraints(self, constraints):
+    def set_constraints(self, constraints: dict[str, Constraint | dict]) -> None:
         """Declare ``{name: Constraint or its fields}``; creates the multipliers and metrics."""
         self.multipliers = LagrangeMultipliers(constraints, name="multipliers")
         for name in self.multipliers.constraints:
             for kind in ("lambda", "violation"):
                 self.trackers[f"{kind}_{name}"] = keras.metrics.Mean(name=f"{kind}_{name}")
 
-    def learned_multipliers(self):
+    def learned_multipliers(self) -> list[keras.Variable]:
         """The multiplier variables the dual optimizer moves."""
         m = self.multipliers
         return [m.multipliers[name] for name, c in m.constraints.items() if c.learned]

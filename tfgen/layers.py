@@ -13,6 +13,10 @@
 :func:`network` and :func:`likelihood` build them by name (``"mlp"``, ``"conv"``;
 ``"bernoulli"``, ``"gaussian"``, ``"gaussian_fixed"``), which is how zoo configs compose them.
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -27,14 +31,14 @@ def _serializable(cls):
     return keras.saving.register_keras_serializable(package="tfgen")(cls)
 
 
-def build_once(layer, input_shape):
+def build_once(layer: keras.layers.Layer, input_shape: tuple) -> None:
     """``layer.build(input_shape)`` unless a call has built it already (building twice would
     create its weights again)."""
     if not layer.built:
         layer.build(input_shape)
 
 
-def on_rows(fn, h, event_rank=1):
+def on_rows(fn: Callable, h: tf.Tensor, event_rank: int = 1) -> tf.Tensor | tuple[tf.Tensor, ...]:
     """``fn`` applied to ``h [..., *event]`` reshaped to rows ``[n, *event]``; outputs reshaped back.
 
     Dense layers on ``[k, batch, d]`` inputs become one 2-D matmul each, which TensorFlow fuses
@@ -57,7 +61,7 @@ def on_rows(fn, h, event_rank=1):
 class MLP(keras.layers.Layer):
     """A stack of dense layers ``h_i = activation(W_i h_{i-1} + b_i)``, Glorot-uniform weights."""
 
-    def __init__(self, units=(200, 200), activation="tanh", **kwargs):
+    def __init__(self, units: Sequence[int] = (200, 200), activation: str = "tanh", **kwargs):
         super().__init__(**kwargs)
         self.units = tuple(int(u) for u in units)
         self.activation = activation
@@ -96,7 +100,8 @@ class ConvEncoder(keras.layers.Layer):
     ``[n, units]``. Leading sample axes (``[k, n, ...]``) are folded into the batch.
     """
 
-    def __init__(self, image_shape, filters=(32, 64), units=256, activation="relu", **kwargs):
+    def __init__(self, image_shape: Sequence[int], filters: Sequence[int] = (32, 64), units: int = 256,
+                 activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.filters, self.units, self.activation = tuple(int(f) for f in filters), int(units), activation
@@ -138,7 +143,8 @@ class ConvDecoder(keras.layers.Layer):
     ``h`` and ``w`` must be divisible by ``2^L``.
     """
 
-    def __init__(self, image_shape, filters=(64, 32), units=256, activation="relu", **kwargs):
+    def __init__(self, image_shape: Sequence[int], filters: Sequence[int] = (64, 32), units: int = 256,
+                 activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.filters, self.units, self.activation = tuple(int(f) for f in filters), int(units), activation
@@ -178,7 +184,8 @@ class ConvDecoder(keras.layers.Layer):
                 "units": self.units, "activation": self.activation}
 
 
-def network(kind, role, image_shape, hidden, activation):
+def network(kind: str, role: str, image_shape: Sequence[int], hidden: Sequence[int],
+            activation: str) -> keras.layers.Layer:
     """The encoder (``role="encoder"``: data -> features) or decoder (``"decoder"``: latent ->
     features) network ``kind``: ``"mlp"`` (dense layers of sizes ``hidden``) or ``"conv"``
     (:class:`ConvEncoder` / :class:`ConvDecoder` with a dense layer of ``hidden[-1]`` units)."""
@@ -203,7 +210,8 @@ class _Head(keras.layers.Layer):
     parameter is flattened to ``[..., units]``, ``units = height * width * channels``.
     """
 
-    def __init__(self, units, hidden=(), activation="tanh", channels=None, **kwargs):
+    def __init__(self, units: int, hidden: Sequence[int] = (), activation: str = "tanh",
+                 channels: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
         self.hidden = tuple(int(u) for u in hidden)
@@ -236,7 +244,7 @@ class _Head(keras.layers.Layer):
         layers compute in float16 but distribution parameters and log-densities stay float32."""
         return tf.cast(t, self.variable_dtype)
 
-    def log_prob(self, x, *params):
+    def log_prob(self, x: tf.Tensor, *params: tf.Tensor) -> tf.Tensor:
         """``log p(x | params)`` summed over the event dimension: shape ``[...]``."""
         return self.distribution(*params).log_prob(x)
 
@@ -258,28 +266,32 @@ class DiagonalGaussian(_Head):
     samples are reparameterised, ``z = mu + sigma * eps`` with ``eps ~ N(0, I)``.
     """
 
-    def __init__(self, units, hidden=(), activation="tanh", **kwargs):
+    def __init__(self, units: int, hidden: Sequence[int] = (), activation: str = "tanh", **kwargs):
         super().__init__(units, hidden, activation, **kwargs)
         self.heads = {"loc": keras.layers.Dense(self.outputs, name="loc"),
                       "log_scale": keras.layers.Dense(self.outputs, name="log_scale")}
 
-    def params(self, h):
+    def params(self, h: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(loc, scale)``, each ``[..., units]``."""
         return self._float32(self.heads["loc"](h)), tf.exp(self._float32(self.heads["log_scale"](h)))
 
-    def distribution(self, loc, scale):
+    def distribution(self, loc: tf.Tensor, scale: tf.Tensor) -> tfd.Distribution:
+        """``N(loc, diag(scale^2))``, event ``[units]``."""
         return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
 
     @staticmethod
-    def sample(loc, scale, seed, k=None):
+    def sample(loc: tf.Tensor, scale: tf.Tensor, seed: keras.random.SeedGenerator,
+               k: int | None = None) -> tf.Tensor:
         """Reparameterised sample, ``[k, *loc.shape]`` if ``k`` is given, else ``loc.shape``."""
         shape = tf.shape(loc) if k is None else tf.concat([[k], tf.shape(loc)], 0)
         return loc + scale * keras.random.normal(shape, seed=seed, dtype=loc.dtype)
 
-    def log_prob(self, x, loc, scale):
+    def log_prob(self, x: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+        """``log N(x; loc, diag(scale^2))`` summed over the last axis."""
         return normal_log_prob(x, loc, scale)
 
 
-def normal_log_prob(x, loc, scale):
+def normal_log_prob(x: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
     """``log N(x; loc, diag(scale^2))`` summed over the last axis, in one fused expression.
 
     ``sum_d -0.5 ((x_d - loc_d) / scale_d)^2 - log scale_d - 0.5 log(2 pi)``: the log-density
@@ -290,7 +302,7 @@ def normal_log_prob(x, loc, scale):
     )
 
 
-def standard_normal_log_prob(z):
+def standard_normal_log_prob(z: tf.Tensor) -> tf.Tensor:
     """``log N(z; 0, I)`` summed over the last axis."""
     return tf.reduce_sum(-0.5 * tf.square(z) - 0.5 * np.log(2.0 * np.pi), axis=-1)
 
@@ -308,7 +320,7 @@ def _bernoulli_log_prob_grad(x, logits, upstream):
 
 
 @tf.custom_gradient
-def bernoulli_log_prob(x, logits):
+def bernoulli_log_prob(x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """``log Bernoulli(x; sigmoid(l)) = sum_d x_d l_d - softplus(l_d)`` over the last axis.
 
     Equal to ``tfd.Independent(tfd.Bernoulli(logits=l), 1).log_prob(x)``, which builds the
@@ -330,23 +342,27 @@ class BernoulliLogits(_Head):
     :meth:`set_bias_from_mean`.
     """
 
-    def __init__(self, units, hidden=(), activation="tanh", **kwargs):
+    def __init__(self, units: int, hidden: Sequence[int] = (), activation: str = "tanh", **kwargs):
         super().__init__(units, hidden, activation, **kwargs)
         self.heads = {"logits": keras.layers.Dense(self.outputs, name="logits")}
 
-    def params(self, h):
+    def params(self, h: tf.Tensor) -> tuple[tf.Tensor]:
+        """``(logits,)``, ``[..., units]``."""
         return (self._float32(self.heads["logits"](h)),)
 
-    def distribution(self, logits):
+    def distribution(self, logits: tf.Tensor) -> tfd.Distribution:
+        """Independent Bernoulli pixels, event ``[units]``."""
         return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype), 1)
 
-    def log_prob(self, x, logits):
+    def log_prob(self, x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        """``log p(x | logits)`` summed over the last axis (fused, :func:`bernoulli_log_prob`)."""
         return bernoulli_log_prob(tf.cast(x, logits.dtype), logits)
 
-    def mean(self, logits):
+    def mean(self, logits: tf.Tensor) -> tf.Tensor:
+        """``sigmoid(logits)``."""
         return tf.sigmoid(logits)
 
-    def set_bias_from_mean(self, mean, clip=1e-3):
+    def set_bias_from_mean(self, mean: np.ndarray, clip: float = 1e-3) -> None:
         """Set the output bias to ``logit(mean)``, the mean clipped to ``[clip, 1 - clip]``.
 
         ``mean`` is ``[units]``; a per-pixel head takes the mean over pixels per channel.
@@ -355,7 +371,7 @@ class BernoulliLogits(_Head):
         self.heads["logits"].bias.assign(np.log(p / (1.0 - p)).astype("float32"))
 
     @staticmethod
-    def validate(x):
+    def validate(x: np.ndarray) -> None:
         """Raise ``ValueError`` unless every value of ``x`` is 0 or 1."""
         bad = (x != 0) & (x != 1)
         if np.any(bad):
@@ -377,8 +393,8 @@ class Gaussian(_Head):
     constant pixels.
     """
 
-    def __init__(self, units, hidden=(), activation="tanh", variance="fixed", scale=1.0, min_scale=0.0,
-                 **kwargs):
+    def __init__(self, units: int, hidden: Sequence[int] = (), activation: str = "tanh",
+                 variance: str = "fixed", scale: float = 1.0, min_scale: float = 0.0, **kwargs):
         if variance not in ("fixed", "learned"):
             raise ValueError(f"variance must be 'fixed' or 'learned', got {variance!r}")
         super().__init__(units, hidden, activation, **kwargs)
@@ -388,27 +404,31 @@ class Gaussian(_Head):
         if variance == "learned":
             self.heads["log_scale"] = keras.layers.Dense(self.outputs, name="log_scale")
 
-    def params(self, h):
+    def params(self, h: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(loc, scale)``, each ``[..., units]``."""
         loc = self._float32(self.heads["loc"](h))
         if self.variance == "learned":
             return loc, self.min_scale + tf.exp(self._float32(self.heads["log_scale"](h)))
         return loc, tf.fill(tf.shape(loc), tf.constant(self.scale, loc.dtype))
 
-    def distribution(self, loc, scale):
+    def distribution(self, loc: tf.Tensor, scale: tf.Tensor) -> tfd.Distribution:
+        """``N(loc, diag(scale^2))``, event ``[units]``."""
         return tfd.Independent(tfd.Normal(loc, scale), 1)
 
-    def log_prob(self, x, loc, scale):
+    def log_prob(self, x: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+        """``log N(x; loc, diag(scale^2))`` summed over the last axis."""
         return normal_log_prob(x, loc, scale)
 
-    def mean(self, loc, scale):
+    def mean(self, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+        """``loc``."""
         return loc
 
-    def set_bias_from_mean(self, mean):
+    def set_bias_from_mean(self, mean: np.ndarray) -> None:
         """Start the mean's bias at ``mean`` (``[units]``; per channel for a per-pixel head)."""
         self.heads["loc"].bias.assign(_per_output(self, mean).astype("float32"))
 
     @staticmethod
-    def validate(x):
+    def validate(x: np.ndarray) -> None:
         """Gaussian data may take any finite value; finiteness is checked by the model."""
 
     def get_config(self):
@@ -424,7 +444,8 @@ def _per_output(head, mean):
     return mean.reshape(-1, head.channels).mean(axis=0)
 
 
-def likelihood(kind, units, channels=None, scale=1.0, min_scale=1.0 / 256):
+def likelihood(kind: str, units: int, channels: int | None = None, scale: float = 1.0,
+               min_scale: float = 1.0 / 256) -> keras.layers.Layer:
     """The likelihood head ``kind`` over ``units`` values (per-pixel with ``channels``):
     ``"bernoulli"`` (binary data), ``"gaussian"`` (learned per-value scale, at least
     ``min_scale``) or ``"gaussian_fixed"`` (scale fixed at ``scale``)."""

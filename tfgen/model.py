@@ -20,8 +20,11 @@ are the model's keyword arguments; ``get_config`` is Keras' own (name, trainable
 policy) plus those fields, so every model round-trips through ``from_config`` and ``.keras``
 files. Sampling noise comes from the model's ``seed_generator`` (see :meth:`seed_stream`).
 """
+from __future__ import annotations
+
 import dataclasses
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -30,6 +33,7 @@ import tensorflow as tf
 from tfgen import backend, objectives, presets  # noqa: F401  (backend: checks the Keras backend)
 
 KERAS_ARGUMENTS = ("name", "trainable", "dtype")
+SeedLike = int | keras.random.SeedGenerator | None  # see LatentVariableModel.seed_stream
 
 
 class LogWeights(NamedTuple):
@@ -45,12 +49,12 @@ class LogWeights(NamedTuple):
     log_pz: dict
     log_qz: dict
 
-    def kl(self, layer):
+    def kl(self, layer: str) -> tf.Tensor:
         """Monte Carlo ``KL(q || p)`` of one layer, ``mean_k(log q - log p)``: ``[batch]``."""
         return tf.reduce_mean(self.log_qz[layer] - self.log_pz[layer], axis=0)
 
 
-def log_weights_of(outputs):
+def log_weights_of(outputs) -> LogWeights:
     """The :class:`LogWeights` in a model's outputs: the outputs themselves, or their
     ``log_weights`` field (models whose ``call`` returns more, e.g. FIVO's filter)."""
     return outputs if isinstance(outputs, LogWeights) else outputs.log_weights
@@ -77,7 +81,8 @@ class LatentVariableModel(keras.Model):
     configs = None
     config = None
 
-    def __init__(self, latent_names, k=1, bound="iwae", estimator="total", seed=None, **kwargs):
+    def __init__(self, latent_names: Sequence[str], k: int = 1, bound: str = "iwae", estimator: str = "total",
+                 seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.k = objectives.check_k(k)
         self.bound_name = bound
@@ -90,7 +95,7 @@ class LatentVariableModel(keras.Model):
 
     # --- configuration -----------------------------------------------------------------------
     @classmethod
-    def configure(cls, fields):
+    def configure(cls, fields: dict) -> tuple[object, dict]:
         """``(config, keras_kwargs)``: ``fields`` split into the model's ``config_class`` and
         Keras' own arguments (``trainable``, ``dtype``). Raises ``ValueError`` on bad values."""
         keras_kwargs = {key: fields.pop(key) for key in KERAS_ARGUMENTS if key in fields}
@@ -102,24 +107,24 @@ class LatentVariableModel(keras.Model):
         return cls.config_class(**fields), keras_kwargs
 
     @classmethod
-    def from_config_name(cls, name, **overrides):
+    def from_config_name(cls, name: str, **overrides) -> LatentVariableModel:
         """The model of the named configuration ``name`` (see ``cls.configs``), fields overridden."""
         keras_kwargs = {key: overrides.pop(key) for key in KERAS_ARGUMENTS if key in overrides}
         return cls(**dataclasses.asdict(cls.configs.get(name, **overrides)), **keras_kwargs)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()  # name, trainable and the dtype policy
         if dataclasses.is_dataclass(self.config):
             config.update(dataclasses.asdict(self.config))
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> LatentVariableModel:
         return cls(**config)
 
     # --- presets -------------------------------------------------------------------------------
     @classmethod
-    def from_preset(cls, preset, **kwargs):
+    def from_preset(cls, preset: str, **kwargs) -> LatentVariableModel:
         """A compiled model of this class from a preset name, folder or URL.
 
         See :func:`tfgen.presets.load_preset` for ``kwargs``; the preset must hold a ``cls``.
@@ -129,19 +134,20 @@ class LatentVariableModel(keras.Model):
             raise ValueError(f"Preset {preset!r} holds a {type(model).__name__}, not a {cls.__name__}.")
         return model
 
-    def save_to_preset(self, directory, metadata):
+    def save_to_preset(self, directory: str, metadata: dict) -> dict:
         """Write this model as a preset folder; see :func:`tfgen.presets.save_to_preset`."""
         return presets.save_to_preset(self, directory, metadata)
 
     # --- the model -----------------------------------------------------------------------------
-    def log_weights(self, x, k, estimator="total", seed=None, training=False):
+    def log_weights(self, x, k: int, estimator: str = "total", seed: SeedLike = None,
+                    training: bool = False) -> LogWeights:
         """Log importance weights of ``x`` (``[batch, ...]``) with ``k`` samples each.
 
         Returns :class:`LogWeights` of ``[k, batch]`` tensors. ``seed``: see :meth:`seed_stream`.
         """
         raise NotImplementedError
 
-    def seed_stream(self, seed=None):
+    def seed_stream(self, seed: SeedLike = None) -> keras.random.SeedGenerator:
         """The ``keras.random.SeedGenerator`` a draw uses: the model's own for ``None`` (it
         advances, as in training), a new one for an int (the same draws every call), or
         ``seed`` itself if it is a generator."""
@@ -151,24 +157,24 @@ class LatentVariableModel(keras.Model):
             return seed
         return keras.random.SeedGenerator(int(seed))
 
-    def call(self, x, training=False):
+    def call(self, x, training: bool = False):
         return self.log_weights(x, self.k, estimator=self.estimator, training=training)
 
     # --- what is maximised and what is logged --------------------------------------------------
-    def metric_names(self):
+    def metric_names(self) -> list[str]:
         """Names of the metrics :meth:`track` returns (their trackers are made at construction)."""
         return (["elbo", f"iwae_k{self.k}", "reconstruction", "kl"]
                 + [f"kl_{layer}" for layer in self.latent_names])
 
-    def bound_of(self, outputs):
+    def bound_of(self, outputs) -> tf.Tensor:
         """The per-example training bound ``[batch]`` of ``outputs`` (the result of ``call``)."""
         return self.bound(log_weights_of(outputs).log_w)
 
-    def objective(self, outputs):
+    def objective(self, outputs) -> tf.Tensor:
         """The per-example value training maximises, ``[batch]``: :meth:`bound_of` by default."""
         return self.bound_of(outputs)
 
-    def track(self, outputs):
+    def track(self, outputs) -> dict[str, tf.Tensor]:
         """``{metric: per-example values [batch] or a batch scalar}`` logged by fit/evaluate."""
         lw = log_weights_of(outputs)
         kls = {layer: lw.kl(layer) for layer in self.latent_names}
@@ -180,7 +186,8 @@ class LatentVariableModel(keras.Model):
             **{f"kl_{layer}": kl for layer, kl in kls.items()},
         }
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training: bool = True) -> tf.Tensor:
         """``-mean(sample_weight * objective)`` plus any ``add_loss`` terms, scaled for replicas;
         updates the trackers with :meth:`track` (weighted by ``sample_weight``)."""
         weights = None if sample_weight is None else tf.reshape(tf.cast(sample_weight, "float32"), [-1])
@@ -195,7 +202,7 @@ class LatentVariableModel(keras.Model):
             loss = loss + tf.add_n(self.losses)
         return scale_for_replicas(loss)
 
-    def predict_step(self, data):
+    def predict_step(self, data) -> tf.Tensor:
         """Per-example training bound (:meth:`bound_of` with the model's k), shape ``[batch]``."""
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self.bound_of(self(x, training=False))
@@ -213,7 +220,7 @@ class LatentVariableModel(keras.Model):
         self.check_data(x)
         return super().evaluate(x, y, *args, **kwargs)
 
-    def check_data(self, x):
+    def check_data(self, x) -> None:
         """Raise ``ValueError`` unless ``x`` is data this model can score.
 
         NumPy arrays and tensors are checked whole; a ``tf.data.Dataset`` by its first
@@ -229,13 +236,13 @@ class LatentVariableModel(keras.Model):
         elif x is not None:
             self.validate_inputs(check_numeric(np.asarray(x)))
 
-    def validate_inputs(self, x):
+    def validate_inputs(self, x: np.ndarray | dict[str, np.ndarray]) -> None:
         """Raise ``ValueError`` if ``x`` (a NumPy batch, finite and numeric) is not data this
         model can score. Every subclass implements it."""
         raise NotImplementedError
 
 
-def check_numeric(x):
+def check_numeric(x: np.ndarray) -> np.ndarray:
     """``x`` if it is a numeric (or bool) array with finite values; ``ValueError`` otherwise."""
     if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
         raise ValueError(f"Data must be numeric, got dtype {x.dtype}.")
@@ -247,7 +254,7 @@ def check_numeric(x):
     return x
 
 
-def scale_for_replicas(loss):
+def scale_for_replicas(loss: tf.Tensor) -> tf.Tensor:
     """``loss / replicas``, as Keras' own losses: the replicas' gradients are summed and Keras
     logs the loss multiplied back (1 replica: unchanged)."""
     return loss / tf.distribute.get_strategy().num_replicas_in_sync

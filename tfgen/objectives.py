@@ -19,17 +19,21 @@ Gradient estimators differ only in where ``stop_gradient`` sits when ``log q`` i
   through ``z = mu + sigma * eps`` carries gradient. When ``q`` equals the true posterior
   the gradient is exactly zero for every sample.
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
 import tensorflow as tf
 
 from tfgen.config import ESTIMATORS, check_k  # noqa: F401  (re-exported: one definition each)
 
 
-def elbo(log_w):
+def elbo(log_w: tf.Tensor) -> tf.Tensor:
     """ELBO (= VAE_K): ``mean_k log_w``, shape ``[batch]``."""
     return tf.reduce_mean(log_w, axis=0)
 
 
-def iwae(log_w):
+def iwae(log_w: tf.Tensor) -> tf.Tensor:
     """IWAE bound: ``logsumexp_k(log_w) - log k``, shape ``[batch]``."""
     k = tf.cast(tf.shape(log_w)[0], log_w.dtype)
     return tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(k)
@@ -38,20 +42,21 @@ def iwae(log_w):
 BOUNDS = {"elbo": elbo, "vae": elbo, "iwae": iwae}
 
 
-def get_bound(name):
+def get_bound(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
     """The bound function registered under ``name`` (one of :data:`BOUNDS`)."""
     if name not in BOUNDS:
         raise ValueError(f"Unknown objective {name!r}; choose one of {sorted(BOUNDS)}.")
     return BOUNDS[name]
 
 
-def check_estimator(name):
+def check_estimator(name: str) -> str:
+    """``name`` if it is a gradient estimator of :data:`tfgen.config.ESTIMATORS`; ``ValueError`` otherwise."""
     if name not in ESTIMATORS:
         raise ValueError(f"Unknown gradient estimator {name!r}; choose one of {list(ESTIMATORS)}.")
     return name
 
 
-def variational_parameters(params, estimator):
+def variational_parameters(params: Sequence[tf.Tensor], estimator: str) -> tuple[tf.Tensor, ...]:
     """The variational parameters as ``log q`` should see them under ``estimator``.
 
     ``"total"`` returns them unchanged; ``"path"`` stops their gradient (Roeder et al. 2017).

@@ -1,6 +1,6 @@
-"""Pretrained models as presets: a folder of config, weights and verified metadata.
+"""Pretrained models as presets: a folder of config, weights, verified metadata and a model card.
 
-A preset is the KerasHub layout plus a checksum of every file::
+A preset is the KerasHub layout plus a checksum of every file it loads::
 
     <preset>/config.json        the model's Keras serialisation (as a tfgen run, tfgen.runs)
     <preset>/model.weights.h5   its weights
@@ -8,35 +8,37 @@ A preset is the KerasHub layout plus a checksum of every file::
                                 log-likelihood with its k, the training command, the
                                 library version, the optimizer, and ``files``: the sha256
                                 of config.json and model.weights.h5
+    <preset>/README.md          the model card (:mod:`tfgen.model_card`), with its pictures
 
 :func:`load_preset` accepts a registered name (folders added with
-:func:`register_directory`; the zoo registers its own), a local folder, or a URL / hub
-handle (``https://...``, ``file://...``, ``hf://owner/repo[/subfolder]``) whose files are
-downloaded with ``keras.utils.get_file(..., file_hash=sha256, cache_dir=...)``. Every file
-is checked against the sha256 in ``metadata.json`` before anything is deserialised; a
-mismatch raises :class:`PresetIntegrityError` and nothing is loaded. ``metadata.json``
-itself is trusted as the anchor unless its own sha256 is passed (``metadata_sha256``),
-which is how a user pins a download to a hash received through a separate channel.
+:func:`register_directory`, the zoo's own, and the user's presets in :func:`user_directory`),
+a local folder, or a hub handle, ``hf://owner/repo[/subfolder][@revision]`` or
+``kaggle://owner/model/framework/variation[/version]``, fetched through the hub's own library
+into its cache (:mod:`tfgen.hubs`). Every file is checked against the sha256 in
+``metadata.json`` before anything is deserialised; a mismatch raises
+:class:`PresetIntegrityError` and nothing is loaded. ``metadata.json`` itself is trusted as
+the anchor unless its own sha256 is passed (``metadata_sha256``), which is how a user pins a
+download to a hash received through a separate channel; pinning a commit
+(``hf://owner/repo@<commit>``) does the same through the hub. :func:`upload` pushes a
+preset to the Hugging Face hub.
 
 The model class must be registered with Keras (``register_keras_serializable``) when
 loading, i.e. its module imported; ``zoo.load`` does that for every zoo family.
 """
+from __future__ import annotations
+
 import datetime
 import hashlib
-import json
 import os
-import urllib.parse
 
 import keras
 
 import tfgen
-from tfgen import runs
+from tfgen import hubs, model_card, runs
 
 METADATA = "metadata.json"
 HASHED_FILES = (runs.CONFIG, runs.WEIGHTS)
 OPTIMIZERS = runs.OPTIMIZERS  # compile arguments recorded (the second: ConstrainedModel)
-URL_SCHEMES = ("http://", "https://", "file://")
-HUB_PREFIXES = {"hf://": "https://huggingface.co/{repo}/resolve/main{sub}"}
 
 _directories = []
 
@@ -45,17 +47,32 @@ class PresetIntegrityError(ValueError):
     """A preset file's sha256 differs from the one its metadata (or the caller) records."""
 
 
-def register_directory(path):
+def register_directory(path: str) -> None:
     """Make every preset folder inside ``path`` loadable by its folder name."""
     path = os.path.abspath(path)
     if path not in _directories:
         _directories.append(path)
 
 
-def registered():
-    """``{name: folder}`` of every registered preset, sorted by name."""
+def user_directory() -> str:
+    """The user's preset folder, ``$TFGEN_HOME/presets``: where ``tfgen preset build`` writes.
+
+    ``$TFGEN_HOME`` defaults to ``tfgen`` in the user's cache folder (``$XDG_CACHE_HOME``, else
+    ``~/.cache``). Its presets are registered after the folders of :func:`register_directory`,
+    so a user's preset never shadows a shipped one of the same name.
+    """
+    home = os.environ.get("TFGEN_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser(os.path.join("~", ".cache")), "tfgen")
+    return os.path.join(home, "presets")
+
+
+def registered() -> dict[str, str]:
+    """``{name: folder}`` of every registered preset, sorted by name; the first folder
+    holding a name wins (registered folders, then :func:`user_directory`)."""
     found = {}
-    for directory in _directories:
+    for directory in [*_directories, user_directory()]:
+        if not os.path.isdir(directory):
+            continue
         for name in sorted(os.listdir(directory)):
             folder = os.path.join(directory, name)
             if os.path.isfile(os.path.join(folder, METADATA)):
@@ -63,7 +80,8 @@ def registered():
     return dict(sorted(found.items()))
 
 
-def sha256(path):
+def sha256(path: str) -> str:
+    """The hex sha256 of the file at ``path``."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -71,8 +89,9 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def save_to_preset(model, directory, metadata=None):
-    """Write ``model`` as a preset folder ``directory`` and return its metadata.
+def save_to_preset(model: keras.Model, directory: str, metadata: dict | None = None,
+                   figures: dict[str, str] | None = None, references: tuple[str, ...] = ()) -> dict:
+    """Write ``model`` as a preset folder ``directory``, model card included; return its metadata.
 
     Args:
         model: a built tfgen model (any registered ``keras.Model`` with ``get_config``).
@@ -80,11 +99,17 @@ def save_to_preset(model, directory, metadata=None):
         metadata: what to record, by convention ``dataset``, ``passes``, ``train_seconds``,
             ``test_log_likelihood``, ``test_k``, ``command``, ``description``. ``dataset``
             is required: evaluation and sampling read it.
+        figures: ``{file in directory: caption}``: pictures the model card shows.
+        references: the papers the model comes from, for the model card.
 
-    ``objective``, ``k``, ``estimator`` (when the model has them), the class, parameter
-    count, optimizer configuration (when compiled), library/Keras versions, the date and the
-    sha256 of every file are added. Optimizer state is not saved: a loaded preset starts
-    fine-tuning with a fresh optimizer.
+    Returns:
+        The metadata written: ``metadata`` plus ``objective``, ``k``, ``estimator`` (when the
+        model has them), the class, parameter count, optimizer configuration (when compiled),
+        library/Keras versions, the date and the sha256 of every file loaded. Optimizer state
+        is not saved: a loaded preset starts fine-tuning with a fresh optimizer.
+
+    Raises:
+        ValueError: ``metadata`` has no ``dataset``.
     """
     metadata = dict(metadata or {})
     if "dataset" not in metadata:
@@ -108,71 +133,91 @@ def save_to_preset(model, directory, metadata=None):
         files={name: sha256(os.path.join(directory, name)) for name in HASHED_FILES},
     )
     runs.write_json(os.path.join(directory, METADATA), metadata)
+    model_card.write(directory, metadata, figures, references)
     return metadata
 
 
-def resolve(preset, cache_dir=None, metadata_sha256=None):
-    """The local, verified folder of ``preset`` (a registered name, a folder, a URL or handle).
+def resolve(preset: str, cache_dir: str | None = None, metadata_sha256: str | None = None) -> str:
+    """The local, verified folder of ``preset``: a registered name, a folder or a hub handle.
 
-    URLs and handles are downloaded into ``cache_dir`` (default ``~/.keras``) under
-    ``tfgen_presets/``. Raises :class:`PresetIntegrityError` if any file's sha256 is wrong,
-    ``ValueError`` if ``preset`` names nothing.
+    Args:
+        preset: see the module docstring.
+        cache_dir: the Hugging Face cache folder of ``hf://`` handles [default: huggingface_hub's].
+        metadata_sha256: the sha256 ``metadata.json`` must have [default: trusted as found].
+
+    Returns:
+        The folder, every file recorded in its metadata checked.
+
+    Raises:
+        PresetIntegrityError: a file's sha256 is not the recorded one.
+        tfgen.hubs.HubError: a hub handle cannot be fetched (nor found in the cache).
+        ValueError: ``preset`` names nothing.
     """
     preset = str(preset)
-    url = _url_of(preset)
-    if url is not None:
-        folder = _download(url, cache_dir, metadata_sha256)
+    if hubs.is_handle(preset):
+        folder = hubs.download(preset, lambda metadata: list(_recorded_files(metadata)), cache_dir)
     elif os.path.isdir(preset):
         folder = preset
     elif preset in registered():
         folder = registered()[preset]
     else:
         raise ValueError(
-            f"Unknown preset {preset!r}: not a folder, a URL ({', '.join(URL_SCHEMES)}), a hub handle "
-            f"({', '.join(HUB_PREFIXES)}) or a registered name. Registered: {sorted(registered()) or 'none'}."
+            f"Unknown preset {preset!r}: not a folder, a hub handle ({', '.join(hubs.PREFIXES)}) or a "
+            f"registered name. Registered: {sorted(registered()) or 'none'}."
         )
     verify(folder, metadata_sha256)
     return folder
 
 
-def verify(folder, metadata_sha256=None):
-    """Check every file of the preset in ``folder`` against its recorded sha256; return metadata."""
+def verify(folder: str, metadata_sha256: str | None = None) -> dict:
+    """Check every file of the preset in ``folder`` against its recorded sha256; return metadata.
+
+    Raises:
+        ValueError: ``folder`` holds no ``metadata.json``.
+        PresetIntegrityError: a hash is missing or differs.
+        FileNotFoundError: a file the metadata lists is missing.
+    """
     metadata_path = os.path.join(folder, METADATA)
     if not os.path.isfile(metadata_path):
         raise ValueError(f"{folder} is not a tfgen preset: {METADATA} is missing.")
     if metadata_sha256 is not None:
         _check_hash(metadata_path, metadata_sha256)
-    metadata = read_metadata(folder)
-    recorded = metadata.get("files", {})
-    missing = [name for name in HASHED_FILES if name not in recorded]
-    if missing:
-        raise PresetIntegrityError(
-            f"{metadata_path} records no sha256 for {', '.join(missing)}; refusing to load.")
+    recorded = _recorded_files(metadata_path)
     for name, expected in recorded.items():
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"Preset {folder} lacks {name}, listed in its {METADATA}.")
         _check_hash(path, expected)
-    return metadata
+    return read_metadata(folder)
 
 
-def read_metadata(folder):
-    with open(os.path.join(folder, METADATA)) as f:
-        return json.load(f)
+def read_metadata(folder: str) -> dict:
+    """The ``metadata.json`` of the preset in ``folder``, unverified."""
+    return runs.read_json(os.path.join(folder, METADATA))
 
 
-def load_preset(preset, compile=True, cache_dir=None, metadata_sha256=None):
+def load_preset(preset: str, compile: bool = True, cache_dir: str | None = None,
+                metadata_sha256: str | None = None) -> keras.Model:
     """A model built from a verified preset, its weights loaded and (by default) compiled.
 
-    ``compile=True`` compiles with the optimizers recorded in the metadata (fresh state;
-    ``optimizer``, and ``dual_optimizer`` for a :class:`tfgen.lagrangian.ConstrainedModel`),
-    or ``keras.optimizers.Adam(1e-3)`` if none is recorded, so ``fit`` fine-tunes and
-    ``evaluate`` reports the model's bound right away.
+    Args:
+        preset: a registered name, a folder or a hub handle (see :func:`resolve`).
+        compile: compile with the optimizers recorded in the metadata (fresh state;
+            ``optimizer``, and ``dual_optimizer`` for a :class:`tfgen.lagrangian.ConstrainedModel`),
+            or ``keras.optimizers.Adam(1e-3)`` if none is recorded, so ``fit`` fine-tunes and
+            ``evaluate`` reports the model's bound right away.
+        cache_dir: see :func:`resolve`.
+        metadata_sha256: see :func:`resolve`.
+
+    Returns:
+        The model.
+
+    Raises:
+        ValueError: the model's class is not registered with Keras; and see :func:`resolve`.
     """
     folder = resolve(preset, cache_dir, metadata_sha256)
     metadata = read_metadata(folder)
-    with open(os.path.join(folder, runs.CONFIG)) as f:
-        registered_name = json.load(f)["model"].get("registered_name")
+    registered_name = runs.read_json(os.path.join(folder, runs.CONFIG))["model"].get("registered_name")
     if keras.saving.get_registered_object(registered_name) is None:
         raise ValueError(
             f"Preset {preset!r} holds a {metadata.get('model_class', registered_name)}, which is not "
@@ -187,6 +232,34 @@ def load_preset(preset, compile=True, cache_dir=None, metadata_sha256=None):
     return model
 
 
+def upload(preset: str, handle: str, message: str | None = None, private: bool | None = None) -> str:
+    """Push a verified preset (a registered name or a folder) to ``hf://owner/repo[/sub][@branch]``.
+
+    Returns:
+        The handle pinned to the new commit, ``hf://owner/repo[/sub]@<commit>``.
+
+    Raises:
+        PresetIntegrityError: the preset fails its own check (nothing is pushed).
+        tfgen.hubs.HubError: see :func:`tfgen.hubs.upload`.
+    """
+    if hubs.is_handle(preset):
+        raise ValueError(f"Upload a local preset (a folder or a registered name), not {preset!r}.")
+    folder = resolve(preset)
+    if not os.path.isfile(os.path.join(folder, model_card.CARD)):
+        model_card.write(folder, read_metadata(folder))
+    return hubs.upload(folder, handle, message, private)
+
+
+def _recorded_files(metadata_path):
+    """``{file: sha256}`` recorded in a ``metadata.json``; every file loaded must be there."""
+    recorded = runs.read_json(metadata_path).get("files", {})
+    missing = [name for name in HASHED_FILES if name not in recorded]
+    if missing:
+        raise PresetIntegrityError(
+            f"{metadata_path} records no sha256 for {', '.join(missing)}; refusing to load.")
+    return recorded
+
+
 def _without_optimizer(model):
     """A copy of ``model`` holding its weights but no optimizer state (a preset ships none)."""
     config = keras.saving.serialize_keras_object(model)
@@ -196,54 +269,6 @@ def _without_optimizer(model):
         bare.build()
     bare.set_weights(model.get_weights())
     return bare
-
-
-def _url_of(preset):
-    if preset.startswith(URL_SCHEMES):
-        return preset.rstrip("/")
-    for prefix, template in HUB_PREFIXES.items():
-        if preset.startswith(prefix):
-            parts = preset[len(prefix):].strip("/").split("/")
-            if len(parts) < 2:
-                raise ValueError(f"Hub handle {preset!r} must look like {prefix}owner/repo[/subfolder].")
-            sub = "/" + "/".join(parts[2:]) if len(parts) > 2 else ""
-            return template.format(repo="/".join(parts[:2]), sub=sub)
-    return None
-
-
-def _download(url, cache_dir, metadata_sha256):
-    """Fetch a preset's files into a cache folder named after the URL; return the folder."""
-    cache_dir = os.path.expanduser(cache_dir or os.environ.get("KERAS_HOME", "~/.keras"))
-    name = os.path.basename(urllib.parse.urlsplit(url).path) or "preset"
-    folder = os.path.join(cache_dir, "tfgen_presets",
-                          f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:12]}")
-    os.makedirs(folder, exist_ok=True)  # get_file falls back to /tmp for a folder it cannot write
-    # The metadata is small and names every other hash: always fetch it fresh.
-    _get_file(folder, url, METADATA, metadata_sha256, force_download=True)
-    recorded = read_metadata(folder).get("files", {})
-    for fname in HASHED_FILES:
-        if fname not in recorded:
-            raise PresetIntegrityError(f"{url}/{METADATA} records no sha256 for {fname}; refusing to load.")
-        _get_file(folder, url, fname, recorded[fname])
-    return folder
-
-
-def _get_file(folder, url, fname, file_hash, force_download=False):
-    origin = f"{url}/{fname}"
-    try:
-        keras.utils.get_file(fname, origin, file_hash=file_hash, hash_algorithm="sha256",
-                             cache_dir=os.path.dirname(folder), cache_subdir=os.path.basename(folder),
-                             force_download=force_download)
-    except ValueError as error:
-        if "hash does not match" not in str(error):
-            raise
-        target = os.path.join(folder, fname)
-        if os.path.exists(target):
-            os.remove(target)  # never leave an unverified file where a later call could pick it up
-        raise PresetIntegrityError(
-            f"{origin}: sha256 does not match the recorded {file_hash}; the file is corrupted or "
-            "was modified, so it was deleted and not loaded."
-        ) from error
 
 
 def _check_hash(path, expected):

@@ -7,8 +7,10 @@ A run folder holds::
     model.weights.h5   the final weights
     metrics.json       figures, ``final_train`` (last epoch's logs), ``train_seconds``,
                        ``epochs``, ``status`` ("finished", "time_budget" or "diverged")
-    history.csv        one row per epoch with every column any callback logged
-    logs/              TensorBoard event files
+    history.csv        one row per epoch with every column any callback logged (``val_*``:
+                       the validation split's, when the family gives one)
+    logs/              TensorBoard event files: train/ and validation/ scalars (Keras'),
+                       pictures/ (samples, reconstructions, piano rolls: the family's)
     checkpoints/epoch-000012/   model.keras (weights and every optimizer's state, dual
                                 optimizers too) + state.json (epochs done, the model's
                                 sampling-noise state, wall time, history so far)
@@ -24,6 +26,8 @@ is raised (the CLI exits 1).
 Nothing here is pickled; ``config.json`` lets :func:`load` rebuild any registered model
 without knowing its class.
 """
+from __future__ import annotations
+
 import contextlib
 import csv
 import glob
@@ -33,11 +37,15 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import tfgen
+from tfgen import summaries
 from tfgen.errors import DivergedError
 
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.weights.h5", "metrics.json", "history.csv"
@@ -73,7 +81,8 @@ class Run:
         run.finish(model, test_log_likelihood_k5000=...)
     """
 
-    def __init__(self, out, settings, family, overwrite=False, resume=False, resume_epoch=None):
+    def __init__(self, out: str, settings: dict, family: str | None, overwrite: bool = False,
+                 resume: bool = False, resume_epoch: int | None = None):
         if overwrite and resume:
             raise ValueError("Pass either --overwrite (start again) or --resume (continue), not both.")
         self.out, self.family = str(out), family
@@ -91,7 +100,7 @@ class Run:
         self.started = time.time()
 
     # --- model -----------------------------------------------------------------------------
-    def restore(self):
+    def restore(self) -> keras.Model | None:
         """The compiled model of the checkpoint being resumed (its optimizers' state and its
         sampling noise as they were), or ``None`` for a new run."""
         if self.checkpoint is None:
@@ -100,12 +109,16 @@ class Run:
         return model
 
     @property
-    def initial_epoch(self):
+    def initial_epoch(self) -> int:
+        """Epochs done before this session (those of the checkpoint resumed)."""
         return self.state["epoch"]
 
     # --- training --------------------------------------------------------------------------
-    def fit(self, model, data, epochs, steps_per_epoch=None, callbacks=(), max_minutes=None,
-            checkpoint_every=1, keep_epochs=(), verbose=1):
+    def fit(self, model: keras.Model, data: tf.data.Dataset | Callable[[int], tf.data.Dataset], epochs: int,
+            steps_per_epoch: int | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
+            max_minutes: float | None = None, checkpoint_every: int = 1, keep_epochs: Iterable[int] = (),
+            verbose: int = 1, validation_data: tf.data.Dataset | None = None,
+            pictures: Callable[[keras.Model], dict[str, np.ndarray]] | None = None) -> dict[str, list]:
         """Train ``model`` for epochs ``initial_epoch .. epochs - 1``; return the whole history.
 
         Args:
@@ -120,6 +133,11 @@ class Run:
             checkpoint_every: checkpoint every this many epochs (and after the last).
             keep_epochs: epochs whose checkpoints are never pruned (e.g. schedule stages).
             verbose: Keras' verbosity.
+            validation_data: held-out data (a validation split, never the test split) that
+                ``fit`` scores after every epoch: the model's bound and every logged metric as
+                ``val_*`` columns, in the history and in TensorBoard.
+            pictures: ``model -> {name: picture in [0, 1]}``, drawn into TensorBoard after
+                every epoch (``logs/pictures``, :class:`tfgen.summaries.Pictures`).
 
         Returns:
             ``{column: [value per epoch]}`` over every epoch of the run, resumed ones included.
@@ -141,10 +159,12 @@ class Run:
                                      guard=guard, seconds_before=state["train_seconds"],
                                      history=state["history"])
         budget = [] if max_minutes is None else [TimeBudget(max_minutes)]  # before the checkpointer
-        driver = [guard, *budget, checkpointer, keras.callbacks.TensorBoard(os.path.join(self.out, LOGS))]
+        logs = os.path.join(self.out, LOGS)
+        drawn = [] if pictures is None else [summaries.Pictures(os.path.join(logs, "pictures"), pictures)]
+        driver = [guard, *budget, checkpointer, keras.callbacks.TensorBoard(logs), *drawn]
         start = time.time()
         model.fit(data, epochs=epochs, initial_epoch=first, steps_per_epoch=steps_per_epoch,
-                  verbose=verbose, callbacks=list(callbacks) + driver)
+                  validation_data=validation_data, verbose=verbose, callbacks=list(callbacks) + driver)
         self.train_seconds = state["train_seconds"] + time.time() - start
         self.history = checkpointer.history
         self.epochs_done = first + len(self.history) - len(state["history"])
@@ -159,7 +179,7 @@ class Run:
                    if last else "No epoch finished cleanly: lower the learning rate and start again."))
         return {key: [row.get(key) for row in self.history] for key in _columns(self.history)}
 
-    def finish(self, model, **metrics):
+    def finish(self, model: keras.Model, **metrics) -> dict:
         """Write the final ``config.json``, ``model.weights.h5`` and ``metrics.json``; return it."""
         save(model, self.out, self.settings, self.family)
         last = ({key: value for key, value in self.history[-1].items() if key != "epoch"}
@@ -238,7 +258,7 @@ class _Checkpointer(keras.callbacks.Callback):
 class TimeBudget(keras.callbacks.Callback):
     """Stop ``fit`` after the first epoch that ends ``minutes`` of wall time after it began."""
 
-    def __init__(self, minutes):
+    def __init__(self, minutes: float):
         super().__init__()
         self.seconds = 60.0 * minutes
 
@@ -251,7 +271,8 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 # --- checkpoints -------------------------------------------------------------------------------
-def save_checkpoint(model, out, epochs_done, train_seconds, history, settings):
+def save_checkpoint(model: keras.Model, out: str, epochs_done: int, train_seconds: float, history: list[dict],
+                    settings: dict) -> str:
     """Write ``out/checkpoints/epoch-{epochs_done}/`` atomically (temporary folder, then rename)."""
     folder = os.path.join(out, CHECKPOINTS)
     os.makedirs(folder, exist_ok=True)
@@ -268,12 +289,12 @@ def save_checkpoint(model, out, epochs_done, train_seconds, history, settings):
     return final
 
 
-def checkpoints(out):
+def checkpoints(out: str) -> list[str]:
     """Complete checkpoint folders of the run in ``out``, oldest first."""
     return sorted(glob.glob(os.path.join(out, CHECKPOINTS, "epoch-[0-9]*")))
 
 
-def latest_checkpoint(out, epoch=None, required=True):
+def latest_checkpoint(out: str, epoch: int | None = None, required: bool = True) -> str | None:
     """The newest complete checkpoint of ``out`` (or the one after ``epoch`` epochs)."""
     found = checkpoints(out)
     if epoch is not None:
@@ -286,7 +307,7 @@ def latest_checkpoint(out, epoch=None, required=True):
     return found[-1]
 
 
-def prune_checkpoints(out, keep=()):
+def prune_checkpoints(out: str, keep: Iterable[int] = ()) -> None:
     """Delete all but the newest :data:`KEEP_CHECKPOINTS` checkpoints and those in ``keep``."""
     found = checkpoints(out)
     for folder in found[:-KEEP_CHECKPOINTS]:
@@ -294,7 +315,7 @@ def prune_checkpoints(out, keep=()):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def load_checkpoint(folder):
+def load_checkpoint(folder: str) -> tuple[keras.Model, dict]:
     """``(model, state)`` of a checkpoint folder: the model compiled with its optimizers' state
     and its sampling noise restored; ``state`` as :func:`save_checkpoint` wrote it."""
     model = keras.saving.load_model(os.path.join(folder, CHECKPOINT_MODEL))
@@ -305,7 +326,7 @@ def load_checkpoint(folder):
 
 
 # --- finished runs -----------------------------------------------------------------------------
-def prepare_dir(out, overwrite=False):
+def prepare_dir(out: str, overwrite: bool = False) -> None:
     """Create ``out``; refuse to reuse a folder holding a run unless ``overwrite`` (then it is
     emptied of the old run's files)."""
     existing = [f for f in (CONFIG, WEIGHTS, METRICS, HISTORY, CHECKPOINTS)
@@ -324,7 +345,7 @@ def prepare_dir(out, overwrite=False):
     os.makedirs(out, exist_ok=True)
 
 
-def save(model, out, settings, family=None):
+def save(model: keras.Model, out: str, settings: dict, family: str | None = None) -> None:
     """Write the model's config with the run ``settings`` (and ``family``) and its weights."""
     config = {
         "family": family,
@@ -341,7 +362,7 @@ def save(model, out, settings, family=None):
         model.save_weights(tmp)
 
 
-def load(path):
+def load(path: str) -> tuple[keras.Model, dict]:
     """``(model, settings)`` of the run in ``path``, with its weights loaded, not compiled."""
     config_path, weights_path = os.path.join(path, CONFIG), os.path.join(path, WEIGHTS)
     for f in (config_path, weights_path):
@@ -355,17 +376,19 @@ def load(path):
     return model, config["settings"]
 
 
-def read_json(file):
+def read_json(file: str) -> Any:
+    """The JSON value in ``file``."""
     with open(file) as f:
         return json.load(f)
 
 
-def read_metrics(path):
+def read_metrics(path: str) -> dict:
+    """The run's ``metrics.json`` (``{}`` if it has none yet)."""
     file = os.path.join(path, METRICS)
     return read_json(file) if os.path.exists(file) else {}
 
 
-def update_metrics(path, **values):
+def update_metrics(path: str, **values) -> dict:
     """Merge ``values`` into ``path/metrics.json``, keeping every key already there."""
     metrics = read_metrics(path)
     metrics.update(values)
@@ -373,14 +396,14 @@ def update_metrics(path, **values):
     return metrics
 
 
-def write_json(file, value):
+def write_json(file: str, value: Any) -> None:
     """Write ``value`` as JSON atomically; non-finite floats become ``null`` (valid JSON)."""
     text = json.dumps(_finite(value), indent=2, sort_keys=True, allow_nan=False)
     with _atomic(file) as tmp, open(tmp, "w") as f:
         f.write(text + "\n")
 
 
-def write_history(file, rows):
+def write_history(file: str, rows: list[dict]) -> None:
     """``rows`` (dicts, one per epoch) as CSV with the union of their columns, atomically."""
     columns = _columns(rows)
     with _atomic(file) as tmp, open(tmp, "w", newline="") as f:

@@ -10,6 +10,10 @@ significant digits, ``1e-4 * round(10^(1 - i/7), 1)`` (1.0, 0.72, 0.52, 0.37, 0.
 A ``passes`` budget below 3280 keeps the stages in order and cuts the schedule after
 ``passes`` epochs; :attr:`StagedSchedule.truncated` says so and every report must too.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
 BURDA_STAGES = 8
@@ -27,7 +31,7 @@ class StagedSchedule:
         passes: optional budget in epochs; the schedule stops after that many epochs.
     """
 
-    def __init__(self, stages, passes=None):
+    def __init__(self, stages: Sequence[tuple[int, float]], passes: int | None = None):
         self.full_stages = [(int(e), float(lr)) for e, lr in stages]
         if not self.full_stages or any(e < 1 or lr <= 0 for e, lr in self.full_stages):
             raise ValueError(f"Stages need >= 1 epoch and a positive rate each, got {stages!r}.")
@@ -45,13 +49,13 @@ class StagedSchedule:
         self.boundaries = [0] + list(np.cumsum([e for e, _ in self.stages]).tolist())
 
     @classmethod
-    def burda(cls, passes=None):
+    def burda(cls, passes: int | None = None) -> StagedSchedule:
         """The IWAE paper's 8 stages of ``3^i`` epochs (published code's rounded rates)."""
         rates = [round(round(10 ** (1 - i / 7), 1) * 1e-4, 6) for i in range(BURDA_STAGES)]
         return cls([(3 ** i, rate) for i, rate in enumerate(rates)], passes)
 
     @classmethod
-    def geometric(cls, epochs, first, last, stages=10):
+    def geometric(cls, epochs: int, first: float, last: float, stages: int = 10) -> StagedSchedule:
         """``epochs`` split into ``stages`` equal stages whose rates fall geometrically from
         ``first`` to ``last`` (``first * (last / first)^(i / (stages - 1))``), a piecewise-
         constant exponential decay."""
@@ -61,29 +65,31 @@ class StagedSchedule:
         return cls([(n, first * ratio ** (i / max(1, stages - 1))) for i, n in enumerate(lengths)])
 
     @property
-    def epochs(self):
+    def epochs(self) -> int:
+        """Epochs the schedule trains (``passes``)."""
         return self.passes
 
     @property
-    def truncated(self):
+    def truncated(self) -> bool:
+        """Whether ``passes`` cut the schedule short."""
         return self.passes < self.full_epochs
 
-    def stage_of(self, epoch):
+    def stage_of(self, epoch: int) -> int:
         """0-based stage of 0-based ``epoch``."""
         if not 0 <= epoch < self.passes:
             raise ValueError(f"Epoch {epoch} is outside the schedule's {self.passes} epochs.")
         return int(np.searchsorted(self.boundaries, epoch, side="right")) - 1
 
-    def start_of(self, stage):
+    def start_of(self, stage: int) -> int:
         """First epoch (0-based) of ``stage``; ``stage == len(stages)`` gives the end."""
         if not 0 <= stage <= len(self.stages):
             raise ValueError(f"Stage {stage} is outside 0..{len(self.stages)} of this schedule.")
         return self.boundaries[stage]
 
-    def __call__(self, epoch, learning_rate=None):
+    def __call__(self, epoch: int, learning_rate: float | None = None) -> float:
         return self.stages[self.stage_of(epoch)][1]
 
-    def describe(self):
+    def describe(self) -> dict:
         """A JSON-ready summary for ``metrics.json``."""
         return {
             "stages": [{"epochs": e, "learning_rate": lr} for e, lr in self.stages],

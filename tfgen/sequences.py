@@ -24,11 +24,15 @@ Training batches that resume exactly come from :func:`epoch_batches`: every epoc
 (and length bucketing) is a function of ``(seed, epoch)``, as :func:`tfgen.data.epoch_batches`
 for images.
 """
+from __future__ import annotations
+
 import functools
 import io
 import math
 import os
 import pickle
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -93,7 +97,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError("persistent ids are not allowed")
 
 
-def safe_load_pickle(path):
+def safe_load_pickle(path: str) -> Any:
     """Load a pickle of plain data from ``path`` with :class:`RestrictedUnpickler`.
 
     Raises ``ValueError`` naming the file if the pickle asks for anything else.
@@ -110,7 +114,8 @@ def safe_load_pickle(path):
         ) from None
 
 
-def data_dir():
+def data_dir() -> str:
+    """``$TFGEN_DATA_DIR``; ``FileNotFoundError`` if it is not set."""
     path = os.environ.get("TFGEN_DATA_DIR")
     if not path:
         raise FileNotFoundError(
@@ -119,7 +124,7 @@ def data_dir():
     return path
 
 
-def piano_roll(chorale):
+def piano_roll(chorale: Sequence[Iterable[int]]) -> np.ndarray:
     """One chorale (list of steps, each an iterable of MIDI notes) -> ``[T, 88]`` float32 in {0, 1}."""
     roll = np.zeros((len(chorale), PIANO_KEYS), dtype="float32")
     for t, step in enumerate(chorale):
@@ -131,7 +136,7 @@ def piano_roll(chorale):
     return roll
 
 
-def load_jsb_rolls(split, path=None):
+def load_jsb_rolls(split: str, path: str | None = None) -> list[np.ndarray]:
     """The chorales of ``split`` as a list of ``[T_i, 88]`` piano rolls."""
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; choose one of {list(SPLITS)}.")
@@ -149,7 +154,7 @@ def _read_jsb(path, mtime):
     return safe_load_pickle(path)
 
 
-def pad(sequences):
+def pad(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """List of ``[T_i, D]`` arrays -> ``(frames [n, T, D], lengths [n])``, zero padded."""
     if not sequences:
         raise ValueError("No sequences to pad.")
@@ -160,11 +165,13 @@ def pad(sequences):
     return frames, lengths
 
 
-def mask_from_lengths(lengths, steps):
+def mask_from_lengths(lengths: np.ndarray, steps: int) -> np.ndarray:
+    """``[n, steps]`` float32 mask: 1 for the first ``lengths[i]`` steps of sequence ``i``, 0 after."""
     return (np.arange(steps)[None, :] < np.asarray(lengths)[:, None]).astype("float32")
 
 
-def dataset(frames, lengths, batch_size=32, shuffle=False, seed=None, buckets=None):
+def dataset(frames: np.ndarray, lengths: np.ndarray, batch_size: int = 32, shuffle: bool = False,
+            seed: int | None = None, buckets: Sequence[int] | None = None) -> tf.data.Dataset:
     """``tf.data.Dataset`` of ``{"frames", "mask"}`` batches, each trimmed to its longest sequence.
 
     ``buckets`` (e.g. ``(48, 64, 96)``): batch sequences of similar length together (length
@@ -194,7 +201,8 @@ def _trim(batch):
     return {"frames": batch["frames"][:, :steps], "mask": batch["mask"][:, :steps]}
 
 
-def epoch_batches(frames, lengths, batch_size, seed, first_epoch, epochs, buckets=None):
+def epoch_batches(frames: np.ndarray, lengths: np.ndarray, batch_size: int, seed: int, first_epoch: int,
+                  epochs: int, buckets: Sequence[int] | None = None) -> tuple[tf.data.Dataset, int]:
     """Shuffled training batches of epochs ``first_epoch .. epochs - 1``, back to back.
 
     Epoch ``e`` visits the sequences in the order ``argsort(U)``, ``U`` stateless-uniform
@@ -249,7 +257,7 @@ def epoch_batches(frames, lengths, batch_size, seed, first_epoch, epochs, bucket
     return ds.map(gather).prefetch(tf.data.AUTOTUNE), steps_per_epoch(lengths, batch_size, buckets)
 
 
-def steps_per_epoch(lengths, batch_size, buckets=None):
+def steps_per_epoch(lengths: np.ndarray, batch_size: int, buckets: Sequence[int] | None = None) -> int:
     """Batches per epoch of :func:`epoch_batches`: ``sum_b ceil(n_b / batch_size)``."""
     return sum(math.ceil(size / batch_size) for size in _buckets(lengths, buckets)[1])
 
@@ -261,7 +269,8 @@ def _buckets(lengths, buckets):
     return bucket_of, np.bincount(bucket_of, minlength=len(boundaries) + 1)
 
 
-def check_sequences(frames, lengths):
+def check_sequences(frames: np.ndarray, lengths: np.ndarray) -> None:
+    """``ValueError`` unless ``frames [n, T, D]`` are finite and ``lengths [n]`` lie in ``1..T``."""
     if frames.ndim != 3:
         raise ValueError(f"frames must have shape [n, T, D], got {frames.shape}.")
     if lengths.shape != (frames.shape[0],):
@@ -272,20 +281,22 @@ def check_sequences(frames, lengths):
         raise ValueError("frames contain NaN or infinite values.")
 
 
-def load_jsb(split, batch_size=32, shuffle=None, seed=None, path=None, buckets=None):
+def load_jsb(split: str, batch_size: int = 32, shuffle: bool | None = None, seed: int | None = None,
+             path: str | None = None, buckets: Sequence[int] | None = None) -> tf.data.Dataset:
     """JSB Chorales ``split`` as padded piano-roll batches (see module docstring and :func:`dataset`)."""
     frames, lengths = pad(load_jsb_rolls(split, path))
     shuffle = split == "train" if shuffle is None else shuffle
     return dataset(frames, lengths, batch_size, shuffle, seed, buckets)
 
 
-def load_npz(path, batch_size=32, shuffle=False, seed=None, buckets=None):
+def load_npz(path: str, batch_size: int = 32, shuffle: bool = False, seed: int | None = None,
+             buckets: Sequence[int] | None = None) -> tf.data.Dataset:
     """Sequences from an ``.npz`` with ``frames`` ``[n, T, D]`` and ``lengths`` ``[n]``."""
     frames, lengths = read_npz(path)
     return dataset(frames, lengths, batch_size, shuffle, seed, buckets)
 
 
-def read_npz(path):
+def read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     """``(frames [n, T, D], lengths [n])`` of an ``.npz`` (see the module docstring).
 
     Raises ``FileNotFoundError`` for a missing file, ``ValueError`` if it lacks an array.
@@ -301,7 +312,7 @@ def read_npz(path):
         return f["frames"], f["lengths"]
 
 
-def frame_mean(data):
+def frame_mean(data: tf.data.Dataset) -> np.ndarray:
     """Mask-weighted mean frame ``[D]`` over a dataset of ``{"frames", "mask"}`` batches."""
     total, count = 0.0, 0.0
     for batch in data:

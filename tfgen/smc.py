@@ -15,20 +15,23 @@ gives the ELBO.
 Resampling is multinomial and, as in the FIVO paper's default, its discrete draws carry no
 gradient: the score-function term of the resampling is dropped.
 """
+from __future__ import annotations
+
 import tensorflow as tf
 
 
-def log_mean_exp(log_w, axis=0):
+def log_mean_exp(log_w: tf.Tensor, axis: int = 0) -> tf.Tensor:
+    """``log (1/k) sum_i exp(log_w_i)`` over ``axis`` (k its length)."""
     k = tf.cast(tf.shape(log_w)[axis], log_w.dtype)
     return tf.reduce_logsumexp(log_w, axis=axis) - tf.math.log(k)
 
 
-def effective_sample_size(log_w):
+def effective_sample_size(log_w: tf.Tensor) -> tf.Tensor:
     """``ESS = (sum_i w_i)^2 / sum_i w_i^2`` over the particle axis 0: ``[batch]``."""
     return tf.exp(2.0 * tf.reduce_logsumexp(log_w, axis=0) - tf.reduce_logsumexp(2.0 * log_w, axis=0))
 
 
-def multinomial_ancestors(log_w, uniforms):
+def multinomial_ancestors(log_w: tf.Tensor, uniforms: tf.Tensor) -> tf.Tensor:
     """Ancestor indices ``[k, batch]`` drawn from ``softmax(log_w)`` over axis 0.
 
     ``uniforms`` ``[k, batch]`` in ``[0, 1)`` are inverted through the cumulative weights,
@@ -41,14 +44,15 @@ def multinomial_ancestors(log_w, uniforms):
     return tf.transpose(tf.minimum(ancestors, k - 1))
 
 
-def gather_particles(value, ancestors):
+def gather_particles(value: tf.Tensor, ancestors: tf.Tensor) -> tf.Tensor:
     """``value[a[i, b], b, ...]`` for a ``[k, batch, ...]`` tensor and ancestors ``[k, batch]``."""
     perm = [1, 0] + list(range(2, value.shape.rank))
     picked = tf.gather(tf.transpose(value, perm), tf.transpose(ancestors), batch_dims=1)
     return tf.transpose(picked, perm)
 
 
-def resample_step(log_w, log_p_hat, uniforms, threshold, active=None):
+def resample_step(log_w: tf.Tensor, log_p_hat: tf.Tensor, uniforms: tf.Tensor, threshold: float | tf.Tensor,
+                  active: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """One FIVO resampling decision.
 
     Args:

@@ -23,8 +23,14 @@ returns an uncompiled model::
     tuner = keras_tuner.RandomSearch(hypermodel, objective=hypermodel.objective, max_trials=10)
     tuner.search(train, epochs=20)
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import keras
 import keras_tuner
+import numpy as np
+import tensorflow as tf
 
 from tfgen import callbacks as tfgen_callbacks
 from tfgen import objectives
@@ -45,7 +51,9 @@ class BoundHyperModel(keras_tuner.HyperModel):
         optimizer: ``optimizer(learning_rate) -> keras.optimizers.Optimizer``; Adam by default.
     """
 
-    def __init__(self, build_model, space=None, validation_data=None, eval_k=100, optimizer=None, **kwargs):
+    def __init__(self, build_model: Callable[..., keras.Model], space: dict | None = None,
+                 validation_data: tf.data.Dataset | np.ndarray | None = None, eval_k: int = 100,
+                 optimizer: Callable[[float], keras.optimizers.Optimizer] | None = None, **kwargs):
         super().__init__(**kwargs)
         if validation_data is None:
             raise ValueError("BoundHyperModel needs validation_data: the objective is a held-out bound.")
@@ -58,11 +66,12 @@ class BoundHyperModel(keras_tuner.HyperModel):
         self.optimizer = optimizer or keras.optimizers.Adam
 
     @property
-    def objective(self):
+    def objective(self) -> keras_tuner.Objective:
         """The ``keras_tuner.Objective`` to pass to a tuner: held-out bound, maximised."""
         return keras_tuner.Objective(f"val_log_likelihood_k{self.eval_k}", direction="max")
 
-    def build(self, hp):
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """A compiled model of the values ``hp`` samples from the space."""
         values = {name: _sample(hp, name, spec) for name, spec in self.space.items()}
         learning_rate = values.pop("learning_rate")
         model = self.build_model(**values)
@@ -71,7 +80,8 @@ class BoundHyperModel(keras_tuner.HyperModel):
         model.compile(optimizer=self.optimizer(learning_rate))
         return model
 
-    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args, callbacks=None, **kwargs):
+        """``model.fit`` with the held-out bound evaluated after every epoch."""
         # First, so the tuner's own callbacks (after it) find the objective in the logs.
         held_out = tfgen_callbacks.MultiSampleEvaluation(self.validation_data, self.eval_k, every=1,
                                                          name="val")

@@ -8,8 +8,9 @@
     tfgen train distortion --gamma 10 --out runs/dt_g10
     tfgen evaluate runs/iwae --k 5000          # a run folder or a preset: its family is known
     tfgen sample iwae_binarized_mnist_k50_l1 --out grid.png
-    tfgen list                                 # registered presets
-    tfgen preset runs/iwae --name my_iwae      # a run folder -> a preset
+    tfgen list                                 # presets: shipped and yours ($TFGEN_HOME/presets)
+    tfgen preset build runs/iwae --name my_iwae          # a run folder -> a preset
+    tfgen preset upload my_iwae hf://me/presets@main     # -> the Hugging Face hub
     tfgen tune iwae ... / tfgen figures distortion ...   # the verbs only some families have
 
 Every ``train`` has the run driver's flags (:mod:`tfgen.runs`) with one meaning: ``--out``,
@@ -51,6 +52,11 @@ def add_run_arguments(parser, family):
     group.add_argument("--seed", type=int, default=0,
                        help="seed of the weights, the data order and the sampling noise "
                             "[default: %(default)s]")
+    group.add_argument("--validation-size", type=int, default=1000,
+                       help="examples scored after every epoch (val_* in the history and TensorBoard, "
+                            "with pictures of their reconstructions): the dataset's validation split, or "
+                            "for datasets without one the last N training examples (at most a tenth), held "
+                            "out; 0 for none [default: %(default)s]")
     group.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                        help="Keras verbosity: 0 silent, 1 progress bars, 2 a line per epoch "
                             "[default: %(default)s]")

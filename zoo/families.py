@@ -22,13 +22,27 @@ family          models                            test figure (:meth:`Family.mea
 
 This module imports no TensorFlow: the command line reads the registry to build its help.
 """
+from __future__ import annotations
+
 import importlib
 import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: this module imports no TensorFlow
+    import argparse
+    import types
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tfgen.config import Registry
 
 NAMES = ("iwae", "vrnn", "infovae", "distortion")
 
 
-def module(family, part):
+def module(family: str, part: str) -> types.ModuleType:
     """``zoo.<family>.<part>`` (``"cli"``, ``"family"``, ``"configs"``, ``"model"``), imported."""
     if family not in NAMES:
         raise ValueError(f"Unknown family {family!r} (a run or preset from another version of tfgen?); "
@@ -36,12 +50,12 @@ def module(family, part):
     return importlib.import_module(f"zoo.{family}.{part}")
 
 
-def get(family):
+def get(family: str) -> Family:
     """The :class:`Family` object of the family named ``family``."""
     return module(family, "family").FAMILY
 
 
-def settings_of(args, config=None, exclude=()):
+def settings_of(args: argparse.Namespace, config: Any = None, exclude: Sequence[str] = ()) -> dict:
     """A training command's settings as a run records them: its flags but ``exclude`` (how to
     start, not what to train), and the resolved model ``config`` (a dataclass) under ``"model"``
     instead of the per-field model flags."""
@@ -54,7 +68,7 @@ def settings_of(args, config=None, exclude=()):
     return settings
 
 
-def of(model):
+def of(model: keras.Model) -> Family:
     """The :class:`Family` of a zoo ``model``, from the package its class is defined in."""
     parts = type(model).__module__.split(".")
     if len(parts) < 2 or parts[0] != "zoo" or parts[1] not in NAMES:
@@ -86,9 +100,11 @@ class Family:
         default_k: importance samples of the recorded test figure.
         quick_k, quick_examples: the quick figure a test re-checks a preset with.
         default_num: samples ``tfgen sample`` draws.
+        references: the papers of the family's models, as preset model cards cite them.
     """
 
     name = None
+    references = ()
     data_fields = ("seed", "image_shape")  # model fields a run sets from its data and --seed
     unit = "nats"
     default_k = 5000
@@ -96,7 +112,8 @@ class Family:
     quick_examples = None  # the whole split
     default_num = 64
 
-    def test_data(self, model, settings, split="test", batch_size=100):
+    def test_data(self, model: keras.Model, settings: dict, split: str = "test",
+                  batch_size: int = 100) -> tf.data.Dataset:
         """The ``split`` of the run's dataset as ``model.evaluate()`` takes it: binary pixels for
         a Bernoulli likelihood (grey images binarised afresh), intensities in [0, 1] otherwise."""
         from tfgen import data
@@ -104,7 +121,8 @@ class Family:
         return data.load(settings["dataset"], split, batch_size,
                          binarize=model.config.likelihood == "bernoulli")
 
-    def measure(self, model, dataset, k, seed=0, verbose=0):
+    def measure(self, model: keras.Model, dataset: tf.data.Dataset, k: int, seed: int = 0,
+                verbose: int = 0) -> dict[str, float]:
         """``{"log_likelihood": mean log p(x) estimate with k samples}`` (nats per example)."""
         from tfgen import evaluation, objectives
 
@@ -112,7 +130,8 @@ class Family:
                                        seed=seed)
         return {"log_likelihood": float(ll.mean())}
 
-    def evaluate(self, model, settings, dataset, k, args):
+    def evaluate(self, model: keras.Model, settings: dict, dataset: tf.data.Dataset, k: int,
+                 args: argparse.Namespace) -> dict:
         """Extra figures of ``tfgen evaluate`` beyond :meth:`measure` (``{key: value}``).
 
         ``args`` are the command's parsed flags; families with their own evaluation flags
@@ -120,15 +139,15 @@ class Family:
         """
         return {}
 
-    def passes(self, settings, metrics):
+    def passes(self, settings: dict, metrics: dict) -> int | None:
         """Epochs trained."""
         return metrics.get("epochs", settings.get("epochs"))
 
-    def registry(self, settings):
+    def registry(self, settings: dict) -> Registry:
         """The :class:`tfgen.config.Registry` of named configurations a run's ``--config`` names."""
         return module(self.name, "configs").CONFIGS
 
-    def command(self, settings):
+    def command(self, settings: dict) -> str:
         """The training command rebuilt from a run's recorded settings: its flags (not how it
         was started), then the model fields that differ from its named configuration's
         (``--config``), except those the run sets from its data and ``--seed`` (``data_fields``)."""
@@ -146,7 +165,38 @@ class Family:
                 flags += _flag(key, str(value).lower() if isinstance(value, bool) else value)
         return " ".join([f"tfgen train {self.name}"] + flags)
 
-    def sample(self, model, settings, out, num=None, seed=None, scale=4, steps=None):
+    def pictures(self, model: keras.Model, x: Any, seed: int = 0) -> dict[str, np.ndarray]:
+        """What TensorBoard shows during training (:class:`tfgen.summaries.Pictures`):
+        ``{"samples": grid of default_num samples, "reconstructions": rows of x over their
+        reconstructions}``, drawn with ``seed`` (the same draws every epoch). ``x``: held-out
+        images as the model takes them (8-bit pixels are shown divided by 255)."""
+        import numpy as np
+
+        from tfgen import images
+
+        shape = model.config.image_shape
+        drawn = {"samples": images.grid(model.sample(self.default_num, seed=seed), shape)}
+        if x is not None:
+            originals = np.asarray(x, dtype="float32")
+            originals = originals / 255.0 if originals.max() > 1.0 else originals
+            drawn["reconstructions"] = images.pairs(originals, model.reconstruct(x, seed=seed), shape)
+        return drawn
+
+    def pictures_of(self, validation: tf.data.Dataset | None, seed: int = 0,
+                    examples: int = 32) -> Callable[[keras.Model], dict[str, np.ndarray]]:
+        """The run driver's ``pictures`` (``model -> {name: picture}``) for a training run:
+        :meth:`pictures` of the first ``examples`` held-out examples of ``validation`` (batches,
+        or ``None``: none held out, samples only where the family can)."""
+        import tensorflow as tf
+
+        shown = None
+        if validation is not None:
+            shown = next(iter(validation.unbatch().batch(examples)))
+            shown = tf.nest.map_structure(lambda t: t.numpy(), shown)
+        return lambda model: self.pictures(model, shown, seed)
+
+    def sample(self, model: keras.Model, settings: dict, out: str, num: int | None = None,
+               seed: int | None = None, scale: int = 4, steps: int | None = None) -> np.ndarray:
         """Write ``num`` samples tiled into a PNG grid at ``out``; return the grid ``[H, W(, 3)]``."""
         from matplotlib import image
 

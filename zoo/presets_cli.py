@@ -1,12 +1,14 @@
-"""``tfgen evaluate | sample | list | preset``: the verbs that take a run folder or a preset.
+"""``tfgen evaluate | sample | list | preset build | preset upload``: the verbs that take a run
+folder or a preset.
 
 ::
 
-    tfgen evaluate runs/iwae --k 5000                          # a run folder, preset name, folder or URL
+    tfgen evaluate runs/iwae --k 5000                          # a run folder, preset name, folder, hf://...
     tfgen sample iwae_digits_k5_l1 --num 64 --out grid.png
     tfgen sample vrnn_jsb_fivo_k4 --steps 64 --out roll.png    # a VRNN: one piano roll
-    tfgen list
-    tfgen preset runs/iwae --name iwae_binarized_mnist_k50_l1  # run folder -> zoo/presets/<name>
+    tfgen list                                                 # shipped and $TFGEN_HOME/presets
+    tfgen preset build runs/iwae --name my_iwae                # run folder -> $TFGEN_HOME/presets/my_iwae
+    tfgen preset upload my_iwae hf://me/tfgen-presets/my_iwae  # -> hf://me/tfgen-presets/my_iwae@<commit>
 
 The model's family (:mod:`zoo.families`) says what its test figure is, on which data, and
 how it samples, so these verbs work the same for every family.
@@ -14,11 +16,13 @@ how it samples, so these verbs work the same for every family.
 import os
 import time
 
+SOURCE_HELP = "a run folder, or a preset name, folder or hub handle (hf://owner/repo[@revision], kaggle://...)"
+
 
 def register(verbs):
     """Add the verbs to ``verbs`` (the ``tfgen`` argparse subparsers)."""
     evaluate = verbs.add_parser("evaluate", help="re-estimate a run's or a preset's test figure")
-    evaluate.add_argument("source", help="a run folder, or a preset name, folder or URL")
+    evaluate.add_argument("source", help=SOURCE_HELP)
     evaluate.add_argument("--k", type=int, default=None,
                           help="importance samples [default: the family's: 5000 iwae, 1000 vrnn and infovae, "
                                "1 (the ELBO) distortion]")
@@ -34,7 +38,7 @@ def register(verbs):
     evaluate.set_defaults(handler=evaluate_command)
 
     sample = verbs.add_parser("sample", help="draw samples from a run or a preset into a PNG")
-    sample.add_argument("source", help="a run folder, or a preset name, folder or URL")
+    sample.add_argument("source", help=SOURCE_HELP)
     sample.add_argument("--num", type=int, default=None, help="samples [default: 64 images, 1 sequence]")
     sample.add_argument("--steps", type=int, default=None, help="steps of a sequence sample [default: 64]")
     sample.add_argument("--seed", type=int, default=None, help="seed of the samples [default: random]")
@@ -43,27 +47,41 @@ def register(verbs):
                         help="screen pixels per image pixel [default: %(default)s]")
     sample.set_defaults(handler=sample_command)
 
-    listing = verbs.add_parser("list", help="list the registered pretrained presets")
+    listing = verbs.add_parser("list", help="list the presets: shipped ones and yours ($TFGEN_HOME/presets)")
     listing.set_defaults(handler=list_command)
 
-    preset = verbs.add_parser("preset", help="package a run folder as a registered preset")
-    preset.add_argument("run", help="a run folder written by tfgen train")
-    preset.add_argument("--name", required=True, help="the preset's name, e.g. iwae_digits_k5_l1 (required)")
-    preset.add_argument("--k", type=int, default=None,
-                        help="samples of the recorded test figure [default: the family's, as evaluate]")
-    preset.add_argument("--description", default="",
-                        help="one line saying what the preset is [default: empty]")
-    preset.add_argument("--command", default=None, dest="train_command",
-                        help="the command that trained the run [default: rebuilt from its settings]")
-    preset.add_argument("--directory", default=None,
-                        help="where preset folders go [default: the zoo's own presets folder]")
-    preset.add_argument("--reuse-evaluation", action="store_true",
-                        help="record the k-sample figure `tfgen evaluate RUN --k K` already measured "
-                             "[default: measure it]")
-    preset.add_argument("--seed", type=int, default=0, help="seed of the measurements [default: 0]")
-    preset.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                        help="progress bars [default: 1]")
-    preset.set_defaults(handler=preset_command)
+    preset = verbs.add_parser("preset", help="make a preset from a run folder, or upload one to the hub")
+    actions = preset.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser("build", help="package a run folder as a preset (in $TFGEN_HOME/presets)",
+                               description="Package a run folder as a preset: re-measure its test figure, "
+                                           "draw samples, write the model card.")
+    build.add_argument("run", help="a run folder written by tfgen train")
+    build.add_argument("--name", required=True, help="the preset's name, e.g. my_iwae_k5 (required)")
+    build.add_argument("--k", type=int, default=None,
+                       help="samples of the recorded test figure [default: the family's, as evaluate]")
+    build.add_argument("--description", default="",
+                       help="one line saying what the preset is [default: empty]")
+    build.add_argument("--command", default=None, dest="train_command",
+                       help="the command that trained the run [default: rebuilt from its settings]")
+    build.add_argument("--directory", default=None,
+                       help="where preset folders go [default: $TFGEN_HOME/presets, TFGEN_HOME defaulting "
+                            "to ~/.cache/tfgen]")
+    build.add_argument("--reuse-evaluation", action="store_true",
+                       help="record the k-sample figure `tfgen evaluate RUN --k K` already measured "
+                            "[default: measure it]")
+    build.add_argument("--seed", type=int, default=0,
+                       help="seed of the measurements and samples [default: 0]")
+    build.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="progress bars [default: 1]")
+    build.set_defaults(handler=preset_command)
+    upload = actions.add_parser("upload", help="push a preset to a Hugging Face repo",
+                                description="Push a preset (checked first) with its model card to a "
+                                            "Hugging Face repo; prints the handle pinned to the new commit. "
+                                            "The token is huggingface_hub's: `hf auth login` or $HF_TOKEN.")
+    upload.add_argument("preset", help="a preset name or folder")
+    upload.add_argument("repo", help="hf://owner/repo[/subfolder][@branch]; the repo is created if needed")
+    upload.add_argument("--message", default=None, help="the commit message [default: tfgen preset NAME]")
+    upload.add_argument("--private", action="store_true", help="create the repo private [default: public]")
+    upload.set_defaults(handler=upload_command)
 
 
 def load_model(source):
@@ -134,25 +152,36 @@ def sample_command(args):
 
 
 def list_command(args):
+    from tfgen import presets
     from zoo import presets as zoo_presets
 
-    rows = [("name", "family", "dataset", "k", "test figure (k)", "passes")]
+    shipped = set(zoo_presets.shipped())
+    rows = [("name", "family", "dataset", "k", "test figure (k)", "passes", "where")]
     for name, meta in zoo_presets.available().items():
         ll = meta.get("test_log_likelihood")
         unit = meta.get("test_unit", "nats")
         suffix = "" if unit == "nats" else f" {unit}"  # image presets: nats per example, left implicit
         figure = "-" if ll is None else f"{ll:.2f} ({meta.get('test_k')}){suffix}"
         rows.append((name, str(meta.get("family")), str(meta.get("dataset")), str(meta.get("k")), figure,
-                     str(meta.get("passes"))))
+                     str(meta.get("passes")), "shipped" if name in shipped else "user"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print(f"user presets: {presets.user_directory()} ($TFGEN_HOME/presets)")
     return rows[1:]
 
 
 def preset_command(args):
-    from zoo.presets import DIRECTORY, build
+    from zoo.presets import build
 
-    return build.build(args.run, args.name, k=args.k, directory=args.directory or DIRECTORY,
+    return build.build(args.run, args.name, k=args.k, directory=args.directory,
                        description=args.description, command=args.train_command, verbose=args.verbose,
                        reuse_evaluation=args.reuse_evaluation, seed=args.seed)
+
+
+def upload_command(args):
+    from tfgen import presets
+
+    pinned = presets.upload(args.preset, args.repo, message=args.message, private=args.private or None)
+    print(f"uploaded -> {pinned}  (zoo.load({pinned!r}) loads this commit)")
+    return pinned

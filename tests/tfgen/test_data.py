@@ -136,3 +136,19 @@ def test_dynamic_binarization_draws_bernoulli_batches():
     batches, _ = data.epoch_batches(x, 1000, seed=0, first_epoch=0, epochs=1, dynamic_binarization=True)
     values = np.concatenate([b.numpy() for b in batches])
     assert set(np.unique(values)) == {0.0, 1.0} and abs(values.mean() - 0.3) < 0.03
+
+
+def test_hold_out_uses_the_validation_split_else_the_last_training_images():
+    train = data.load_images("digits", "train")
+    kept, held = data.hold_out("digits", train, 50)
+    assert kept is train and np.array_equal(held, data.load_images("digits", "validation")[:50])
+    images = np.arange(20 * 4, dtype="uint8").reshape(20, 2, 2, 1)  # fashion_mnist has no validation split
+    kept, held = data.hold_out("fashion_mnist", images, 5)  # at most a tenth of them: 2
+    assert np.array_equal(kept, images[:18]) and np.array_equal(held, images[18:])
+    assert data.hold_out("fashion_mnist", images, 0) == (images, None)
+    kept, held = data.hold_out("fashion_mnist", images[:9], 5)  # a tenth of 9: none held out
+    assert held is None and len(kept) == 9
+    with pytest.raises(ValueError, match="must be >= 0"):
+        data.hold_out("fashion_mnist", images, -1)
+    binary = next(iter(data.validation_batches(np.full((30, 4), 0.3), batch_size=30, binarize=True)))
+    assert set(np.unique(binary.numpy())) == {0.0, 1.0} and 0.15 < binary.numpy().mean() < 0.45

@@ -1,6 +1,9 @@
-"""tfgen.presets: save, verify, load from a folder, a registered name and a URL; tampering refused."""
+"""tfgen.presets: save, verify, load from a folder, a registered name and hubs (a fake Hugging Face hub on
+127.0.0.1, a Kaggle cache); tampering refused; model cards; the user's preset folder."""
 import json
 import os
+import pathlib
+import re
 import shutil
 
 import h5py
@@ -8,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfgen import presets, runs
+from tests.fake_hub import FakeHub
+from tfgen import hubs, model_card, presets, runs
 from tfgen.lagrangian import ConstrainedModel, Constraint
 from tfgen.model import LatentVariableModel
 from zoo import iwae
@@ -43,7 +47,7 @@ def weights_of(model):
 
 def test_save_writes_config_weights_and_metadata_with_hashes(preset_dir):
     folder, metadata = preset_dir
-    assert sorted(os.listdir(folder)) == ["config.json", "metadata.json", "model.weights.h5"]
+    assert sorted(os.listdir(folder)) == ["README.md", "config.json", "metadata.json", "model.weights.h5"]
     on_disk = json.loads((folder / "metadata.json").read_text())
     assert on_disk == metadata
     hashed = ("config.json", "model.weights.h5")
@@ -117,40 +121,95 @@ def test_registered_name(preset_dir, monkeypatch):
     np.testing.assert_array_equal(weights_of(model)[0], weights_of(tiny_model())[0])
 
 
-def test_url_download_verifies_and_caches(preset_dir, tmp_path):
+@pytest.fixture
+def hub(monkeypatch):
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", "a-test-token")
+        yield hub
+
+
+def test_hub_upload_then_load_pins_commits_verifies_and_works_offline(preset_dir, tmp_path, hub, monkeypatch):
     folder, _ = preset_dir
-    cache = tmp_path / "cache"
-    model = presets.load_preset(folder.as_uri(), cache_dir=str(cache))
+    cache = str(tmp_path / "hf_cache")
+    pinned = presets.upload(str(folder), "hf://someone/tfgen-presets/tiny")
+    assert re.fullmatch(r"hf://someone/tfgen-presets/tiny@[0-9a-f]{40}", pinned)
+    pushed = hub.repos["someone/tfgen-presets"]["commits"][pinned.rsplit("@", 1)[1]]
+    assert sorted(pushed) == [f"tiny/{name}" for name in sorted(os.listdir(folder))]  # the card too
+    model = presets.load_preset("hf://someone/tfgen-presets/tiny", cache_dir=cache)  # the branch, main
     np.testing.assert_array_equal(weights_of(model)[0], weights_of(tiny_model())[0])
-    cached = presets.resolve(folder.as_uri(), cache_dir=str(cache))
-    assert cached.startswith(str(cache)) and sorted(os.listdir(cached)) == sorted(os.listdir(folder))
-    pinned = presets.sha256(folder / "metadata.json")
-    assert presets.resolve(folder.as_uri(), cache_dir=str(cache), metadata_sha256=pinned) == cached
-    with pytest.raises(presets.PresetIntegrityError, match="metadata.json"):
-        presets.resolve(folder.as_uri(), cache_dir=str(cache), metadata_sha256="0" * 64)
 
-
-def test_tampered_url_file_is_refused_deleted_and_never_loaded(preset_dir, tmp_path, monkeypatch):
-    folder, _ = preset_dir
-    served = tmp_path / "served" / "tiny_preset"
-    shutil.copytree(folder, served)
-    tamper(served / "model.weights.h5")
+    # main moves to a commit whose weights do not match metadata.json: refused, never deserialised,
+    # and the verified copy of the first commit stays in the cache.
+    tampered = bytearray((folder / "model.weights.h5").read_bytes())
+    tampered[len(tampered) // 2] ^= 0xFF
+    hub.commit("someone/tfgen-presets", {"tiny/model.weights.h5": bytes(tampered)})
+    load = runs.load
     monkeypatch.setattr(runs, "load", lambda path: pytest.fail("a tampered preset was deserialised"))
-    cache = tmp_path / "cache"
-    with pytest.raises(presets.PresetIntegrityError, match="model.weights.h5: sha256 does not match"):
-        presets.load_preset(served.as_uri(), cache_dir=str(cache))
-    left = [f for _, _, files in os.walk(cache) for f in files]
-    assert "model.weights.h5" not in left and "config.json" in left
+    with pytest.raises(presets.PresetIntegrityError, match="model.weights.h5: sha256 is"):
+        presets.load_preset("hf://someone/tfgen-presets/tiny", cache_dir=cache)
+    monkeypatch.setattr(runs, "load", load)
+    assert presets.verify(presets.resolve(pinned, cache_dir=cache))  # the pinned commit, still cached
+
+    hub.stop()  # no hub from here on: the pinned commit loads from the cache
+    requests = len(hub.requests)
+    model = presets.load_preset(pinned, cache_dir=cache)
+    np.testing.assert_array_equal(weights_of(model)[0], weights_of(tiny_model())[0])
+    assert len(hub.requests) == requests
 
 
-def test_hub_handle_maps_to_its_url(preset_dir, monkeypatch):
-    folder, _ = preset_dir
-    fetched = []
-    monkeypatch.setattr(presets, "_download", lambda url, cache, pin: fetched.append(url) or str(folder))
-    presets.resolve("hf://someone/tfgen-presets/iwae_digits")
-    assert fetched == ["https://huggingface.co/someone/tfgen-presets/resolve/main/iwae_digits"]
-    with pytest.raises(ValueError, match="owner/repo"):
+def test_hub_errors_name_the_handle(hub, tmp_path):
+    with pytest.raises(hubs.HubError, match="owner/repo"):
         presets.resolve("hf://someone")
+    with pytest.raises(hubs.HubError, match="hf://someone/missing"):
+        presets.resolve("hf://someone/missing", cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="a folder or a registered name"):
+        presets.upload("hf://someone/missing", "hf://someone/else")
+
+
+def test_kaggle_handle_loads_its_cached_version_verified(preset_dir, tmp_path, monkeypatch):
+    kagglehub_cache = pytest.importorskip("kagglehub.cache")
+    from kagglehub.handle import parse_model_handle
+
+    folder, _ = preset_dir
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kaggle"))
+    handle = parse_model_handle("someone/tiny/keras/digits/2")
+    cache = kagglehub_cache.Cache()
+    shutil.copytree(folder, cache.get_path(handle))
+    cache.mark_as_complete(handle)
+    model = presets.load_preset("kaggle://someone/tiny/keras/digits/2")
+    np.testing.assert_array_equal(weights_of(model)[0], weights_of(tiny_model())[0])
+    tamper(pathlib.Path(cache.get_path(handle)) / "config.json")
+    with pytest.raises(presets.PresetIntegrityError, match="config.json"):
+        presets.load_preset("kaggle://someone/tiny/keras/digits/2")
+    with pytest.raises(hubs.HubError, match="framework/variation"):
+        presets.resolve("kaggle://someone/tiny")
+
+
+def test_model_card_states_data_command_figures_and_licence(preset_dir):
+    folder, metadata = preset_dir
+    card = (folder / "README.md").read_text()
+    front, body = card.split("---\n")[1:3]
+    assert "license: apache-2.0" in front and "library_name: keras" in front
+    assert "| data | digits |" in body and "tfgen train --k 3" in body and "-3.25 (k = 50)" in body
+    assert metadata["files"]["model.weights.h5"] in body and "Apache License 2.0" in body
+    with pytest.raises(FileNotFoundError, match="samples.png"):
+        model_card.write(str(folder), metadata, {"samples.png": "samples"})
+
+
+def test_user_directory_is_registered_after_the_shipped_folders(preset_dir, tmp_path, monkeypatch):
+    folder, _ = preset_dir
+    monkeypatch.setattr(presets, "_directories", [])
+    monkeypatch.setenv("TFGEN_HOME", str(tmp_path / "home"))
+    assert presets.user_directory() == str(tmp_path / "home" / "presets")
+    shutil.copytree(folder, tmp_path / "home" / "presets" / "mine")
+    assert presets.registered() == {"mine": str(tmp_path / "home" / "presets" / "mine")}
+    presets.register_directory(str(folder.parent))
+    shutil.copytree(folder, tmp_path / "home" / "presets" / "tiny_preset")  # shadowed by the registered one
+    assert presets.registered()["tiny_preset"] == str(folder)
+    monkeypatch.delenv("TFGEN_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert presets.user_directory() == str(tmp_path / "xdg" / "tfgen" / "presets")
 
 
 def test_from_preset_checks_the_class(preset_dir, tmp_path):

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from tests import tensorboard
 from zoo import cli, families
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -87,6 +88,11 @@ def test_train_evaluate_sample_on_the_digits(tmp_path, capsys):
     assert config["family"] == "iwae" and config["model"]["config"]["layers"] == 2
     assert config["settings"]["model"]["estimator"] == "path"
     assert "test log-likelihood (k = 3)" in capsys.readouterr().out
+    # TensorBoard: the bound on the validation split, and pictures of samples and reconstructions
+    assert {"val_loss", "val_iwae_k3"} <= set(metrics["final_train"])
+    assert {"epoch_loss", "epoch_iwae_k3"} <= set(tensorboard.summaries(out / "logs" / "validation"))
+    pictures = tensorboard.summaries(out / "logs" / "pictures")
+    assert pictures == {"samples": "images", "reconstructions": "images"}
 
     assert run("evaluate", out, "--k", 400, "--verbose", 0) == 0
     evaluated = json.loads((out / "metrics.json").read_text())

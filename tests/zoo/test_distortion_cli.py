@@ -205,7 +205,7 @@ def test_run_evaluates_samples_and_becomes_a_preset(tmp_path, primary_run, capsy
     assert run_cli("sample", primary_run, "--steps", 5, "--out", png) == 2
     assert "--steps is for sequence models" in capsys.readouterr().err
 
-    assert run_cli("preset", primary_run, "--name", "tiny_dt", "--directory", tmp_path / "zoo",
+    assert run_cli("preset", "build", primary_run, "--name", "tiny_dt", "--directory", tmp_path / "zoo",
                    "--verbose", 0, examples=16) == 0
     folder = tmp_path / "zoo" / "tiny_dt"
     meta = presets.verify(str(folder))

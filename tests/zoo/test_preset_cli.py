@@ -1,14 +1,16 @@
-"""The shipped presets and ``tfgen list | sample | evaluate PRESET | preset | tune``, for every family."""
+"""The shipped presets and ``tfgen list | sample | evaluate PRESET | preset build | preset upload | tune``."""
 import json
 import re
 import shutil
 
+import huggingface_hub.constants
 import keras
 import numpy as np
 import pytest
 from matplotlib import image
 
 import zoo
+from tests.fake_hub import FakeHub
 from tests.markers import requires_data
 from tfgen import data, presets, runs
 from zoo import cli, iwae
@@ -43,12 +45,12 @@ def test_every_shipped_preset_is_listed_verified_and_loads(capsys):
     code, out, _ = run_cli(capsys, "list")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["name", "family", "dataset", "k", "test", "figure", "(k)", "passes"]
+    assert lines[0].split() == ["name", "family", "dataset", "k", "test", "figure", "(k)", "passes", "where"]
     for name, meta in shipped.items():
         presets.verify(presets.registered()[name])
         row = next(line for line in lines if line.startswith(name + " "))
         assert f"{meta['test_log_likelihood']:.2f} ({meta['test_k']})" in row
-        assert row.endswith(str(meta["passes"]))
+        assert row.split()[-2:] == [str(meta["passes"]), "shipped"]
         assert zoo.load(name).compiled
 
 
@@ -104,7 +106,7 @@ def test_sample_writes_a_png_grid(capsys, tmp_path, tiny_run, source):
 
 
 def test_preset_command_builds_a_registered_folder_from_a_run(capsys, tmp_path, tiny_run):
-    code, _, _ = run_cli(capsys, "preset", tiny_run, "--name", "tiny", "--k", 10,
+    code, _, _ = run_cli(capsys, "preset", "build", tiny_run, "--name", "tiny", "--k", 10,
                          "--directory", tmp_path / "zoo", "--verbose", 0)
     assert code == 0
     folder = tmp_path / "zoo" / "tiny"
@@ -117,12 +119,43 @@ def test_preset_command_builds_a_registered_folder_from_a_run(capsys, tmp_path, 
     assert meta["optimizer"]["config"]["learning_rate"] == pytest.approx(2e-3)
     model = zoo.load(str(folder))
     assert model.optimizer.learning_rate.numpy() == pytest.approx(2e-3)
-    code, _, err = run_cli(capsys, "preset", tiny_run, "--name", "../escape", "--directory", tmp_path)
+    code, _, err = run_cli(capsys, "preset", "build", tiny_run, "--name", "../escape",
+                           "--directory", tmp_path)
     assert code == 2 and "plain folder name" in err
 
 
+def test_user_presets_are_listed_beside_the_shipped_ones_and_shared_through_a_hub(
+        capsys, tmp_path, tiny_run, tfgen_home, monkeypatch):
+    code, _, _ = run_cli(capsys, "preset", "build", tiny_run, "--name", "my_tiny", "--k", 10, "--verbose", 0)
+    assert code == 0
+    folder = tfgen_home / "presets" / "my_tiny"
+    meta = presets.verify(str(folder))
+    card = (folder / "README.md").read_text()
+    assert "(samples.png)" in card and "Importance Weighted Autoencoders" in card and meta["command"] in card
+    assert image.imread(folder / "samples.png")[..., 0].std() > 0.05  # the card's samples, not blank
+    code, out, _ = run_cli(capsys, "list")
+    rows = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:-1]}
+    assert rows["my_tiny"] == "user" and rows[SHIPPED] == "shipped" and str(tfgen_home) in out
+    code, _, err = run_cli(capsys, "preset", "build", tiny_run, "--name", SHIPPED, "--k", 10)
+    assert code == 2 and "shipped preset" in err
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", "a-test-token")
+        code, out, _ = run_cli(capsys, "preset", "upload", "my_tiny", "hf://me/tfgen-presets/my_tiny")
+        assert code == 0
+        pinned = re.search(r"hf://me/tfgen-presets/my_tiny@[0-9a-f]{40}", out).group(0)
+        online, offline = tmp_path / "online.png", tmp_path / "offline.png"
+        assert run_cli(capsys, "sample", pinned, "--num", 4, "--seed", 3, "--out", online)[0] == 0
+    code, _, _ = run_cli(capsys, "sample", pinned, "--num", 4, "--seed", 3, "--out", offline)
+    assert code == 0  # from the cache, the hub gone
+    np.testing.assert_array_equal(image.imread(offline), image.imread(online))
+    assert isinstance(zoo.load(pinned), iwae.IWAE)
+
+
 def test_preset_can_reuse_the_figure_tfgen_evaluate_measured(capsys, tmp_path, tiny_run):
-    args = ("preset", tiny_run, "--name", "tiny", "--k", 40, "--directory", tmp_path / "zoo",
+    args = ("preset", "build", tiny_run, "--name", "tiny", "--k", 40, "--directory", tmp_path / "zoo",
             "--verbose", 0, "--reuse-evaluation")
     code, _, err = run_cli(capsys, *args)
     assert code == 2 and "tfgen evaluate" in err and not (tmp_path / "zoo" / "tiny").exists()
@@ -137,7 +170,7 @@ def test_preset_can_reuse_the_figure_tfgen_evaluate_measured(capsys, tmp_path, t
 
 def test_preset_records_the_passes_a_scheduled_run_trained(capsys, tmp_path, tiny_run):
     runs.update_metrics(str(tiny_run), schedule={"passes": 2, "full_passes": 3280, "truncated": True})
-    code, _, _ = run_cli(capsys, "preset", tiny_run, "--name", "tiny", "--k", 10,
+    code, _, _ = run_cli(capsys, "preset", "build", tiny_run, "--name", "tiny", "--k", 10,
                          "--directory", tmp_path / "zoo", "--verbose", 0)
     assert code == 0 and presets.verify(str(tmp_path / "zoo" / "tiny"))["passes"] == 2  # not --epochs 3
 

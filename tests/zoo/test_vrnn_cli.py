@@ -7,6 +7,7 @@ import pytest
 from matplotlib import image
 
 import zoo
+from tests import tensorboard
 from tests.markers import requires_data
 from tfgen import presets, runs, sequences
 from zoo import cli, families
@@ -76,6 +77,7 @@ def test_train_records_the_run_and_its_per_step_figures(trained):
     assert isinstance(model, VRNN)
     assert (model.k, model.config.objective, model.config.rnn_units) == (2, "fivo", 4)
     assert len(runs.checkpoints(str(run))) == 2  # the driver's checkpoints after epochs 1 and 2
+    assert tensorboard.summaries(run / "logs" / "pictures") == {"samples": "images"}  # a piano roll
 
 
 def test_evaluate_and_sample_a_run(capsys, trained):
@@ -104,8 +106,8 @@ def test_evaluate_and_sample_a_run(capsys, trained):
 
 def test_run_becomes_a_preset_that_repeats_its_figure(capsys, tmp_path, trained):
     run, _ = trained
-    code, _, _ = run_cli(capsys, "preset", run, "--name", "tiny_vrnn", "--k", 20, "--directory", tmp_path,
-                         "--verbose", 0)
+    code, _, _ = run_cli(capsys, "preset", "build", run, "--name", "tiny_vrnn", "--k", 20,
+                         "--directory", tmp_path, "--verbose", 0)
     assert code == 0
     meta = presets.verify(str(tmp_path / "tiny_vrnn"))
     assert (meta["family"], meta["test_k"], meta["passes"], meta["test_unit"]) == ("vrnn", 20, 2, FAMILY.unit)

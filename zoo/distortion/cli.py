@@ -120,23 +120,34 @@ def _images(dataset, split, limit):
 
 
 def _train_data(args, spec):
-    """``(data, steps_per_epoch)``: for data held in memory a function ``first_epoch -> dataset``
-    of :func:`tfgen.data.epoch_batches` (exact resume), else the TFDS stream (reshuffled per epoch)."""
+    """``(data, steps_per_epoch, validation, training images)``: for data held in memory a
+    function ``first_epoch -> dataset`` of :func:`tfgen.data.epoch_batches` (exact resume), else
+    the TFDS stream (reshuffled per epoch). ``validation``: ``--validation-size`` images of the
+    dataset's validation split, or held out of the training images held in memory (``None``
+    for a streamed dataset without a validation split, or ``--validation-size 0``)."""
     import numpy as np
 
     from tfgen import data
 
+    validation = None
+    if args.validation_size and "validation" in spec.splits:
+        validation = data.stream(args.dataset, "validation", 100, shuffle=False, seed=args.seed,
+                                 size=args.image_size, limit=args.validation_size)
     if not _held_in_memory(spec):
-        return data.stream(args.dataset, "train", args.batch_size, shuffle=True, seed=args.seed,
-                           size=args.image_size, limit=args.train_size), None
+        return (data.stream(args.dataset, "train", args.batch_size, shuffle=True, seed=args.seed,
+                            size=args.image_size, limit=args.train_size), None, validation,
+                _images(args.dataset, "train", args.train_size))
     arrays = data.stream(args.dataset, "train", 1000, shuffle=False, seed=args.seed, size=args.image_size,
                          limit=args.train_size)
     x = np.concatenate([batch.numpy() for batch in arrays])
+    if validation is None:
+        x, held_out = data.hold_out(args.dataset, x, args.validation_size)
+        validation = None if held_out is None else data.validation_batches(held_out)
 
     def epochs_from(first):
         return data.epoch_batches(x, args.batch_size, args.seed, first, args.epochs)[0]
 
-    return epochs_from, math.ceil(len(x) / args.batch_size)
+    return epochs_from, math.ceil(len(x) / args.batch_size), validation, len(x)
 
 
 def _new_model(args, config, primary):
@@ -177,7 +188,7 @@ def train(args):
     primary = _load_run(args.primary, "--primary") if args.primary is not None else None
     config = _config(args, shape, primary)
     settings = settings_of(args, config)
-    train_data, steps = _train_data(args, spec)  # a missing dataset fails here,
+    train_data, steps, validation, train_images = _train_data(args, spec)  # a missing dataset fails here,
     test = family.test_stream(settings, "test")  # before the run folder is made
     run = runs.Run(args.out, settings, family.FAMILY.name, overwrite=args.overwrite, resume=args.resume)
     keras.utils.set_random_seed(args.seed)
@@ -185,11 +196,12 @@ def train(args):
     if model is None:
         model = _new_model(args, config, primary)
     run.fit(model, train_data, args.epochs, steps_per_epoch=steps, max_minutes=args.max_minutes,
-            checkpoint_every=args.checkpoint_every, verbose=args.verbose)
+            checkpoint_every=args.checkpoint_every, verbose=args.verbose, validation_data=validation,
+            pictures=family.FAMILY.pictures_of(validation, args.seed))
 
     figures = family.FAMILY.measure(model, test, 1, seed=args.seed)
     metrics = run.finish(model, **_recorded(figures), dataset=args.dataset, image_shape=list(shape),
-                         gamma=config.gamma, train_images=_images(args.dataset, "train", args.train_size),
+                         gamma=config.gamma, train_images=train_images,
                          test_images=_images(args.dataset, "test", args.test_size),
                          steps=int(model.optimizer.iterations.numpy()))
     if primary is not None:  # after the run is saved: measuring compiles the primary

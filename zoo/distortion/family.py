@@ -36,6 +36,8 @@ class DistortionFamily(Family):
     """Distortion-targeted VAEs (``tfgen train distortion``): the ELBO with dequantisation (k = 1)."""
 
     name = "distortion"
+    references = ('"Mind Your Bits and Errors: Prioritizing the Bits that Matter in Variational '
+                  'Autoencoders", anonymous ICLR 2021 submission',)
     unit = "nats per image (ELBO)"
     default_k = 1  # the model's ELBO, as docs/distortion.md reports it
     quick_k = 1

@@ -30,22 +30,28 @@ Units and the observation model (the paper leaves them implicit; our choices):
 
 Optimisation (app. B.3): :func:`paper_optimizers`.
 """
+from __future__ import annotations
+
 import dataclasses
 import math
+from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfgen import blocks, objectives
 from tfgen.lagrangian import ConstrainedModel, Constraint
-from tfgen.model import LogWeights, log_weights_of
+from tfgen.model import LogWeights, SeedLike, log_weights_of
 from zoo.distortion.configs import CONFIGS, DistortionConfig
 
 # Metrics this family adds to the base ones (elbo, iwae_k{k}, reconstruction, kl, kl_{layer}).
 METRICS = ("rate", "rate_bits_per_dim", "distortion", "bits_per_dim")
 
 
-def paper_optimizers(learning_rate=2e-4, dual_learning_rate=2e-4, clipnorm=None):
+def paper_optimizers(learning_rate: float = 2e-4, dual_learning_rate: float = 2e-4,
+                     clipnorm: float | None = None,
+                     ) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
     """App. B.3: Adam (0.9, 0.999) for the model, Adam (0.0, 0.999) for lambda, both at 2e-4.
 
     Returns ``(optimizer, dual_optimizer)`` for ``compile``. ``clipnorm`` (global gradient
@@ -77,7 +83,7 @@ class TopDownVAE(ConstrainedModel):
     configs = CONFIGS
     latent_prefix = "z"
 
-    def __init__(self, name="top_down_vae", **fields):
+    def __init__(self, name: str = "top_down_vae", **fields: Any):
         self.config, keras_kwargs = self.configure(fields)
         c = self.config
         own = [f"{self.latent_prefix}{r}x{r}_{i}" for r, n in zip(c.resolutions, c.latent_layers)
@@ -155,7 +161,7 @@ class TopDownVAE(ConstrainedModel):
         return self._mean(h, context), {**log_pz, **own_pz}, {**log_qz, **own_qz}
 
     @property
-    def variance(self):
+    def variance(self) -> float:
         """The observation variance ``gamma / dims`` of ``p(x | z)``, on the [0, 1] scale."""
         return self.config.gamma / self.config.dims
 
@@ -163,20 +169,21 @@ class TopDownVAE(ConstrainedModel):
         d = self.config.dims
         return 0.5 * d * math.log(2 * math.pi * self.variance) + d * math.log(256.0)
 
-    def observation_log_prob(self, sse):
+    def observation_log_prob(self, sse: tf.Tensor) -> tf.Tensor:
         """``log N(y; mu, var I)`` on the 0..256 scale (nats) from ``sse = ||y - mu||^2`` on [0, 1]."""
         return -0.5 * sse / self.variance - self._log_norm()
 
-    def distortion(self, log_weights):
+    def distortion(self, log_weights: LogWeights) -> tf.Tensor:
         """Per-example distortion ``D = E_q ||y - mu(z)||^2`` ``[batch]``, the sum over pixels of
         squared errors on [0, 1]: :meth:`observation_log_prob` inverted on ``log p(x | z)``."""
         return tf.reduce_mean(-2.0 * self.variance * (log_weights.log_px_z + self._log_norm()), axis=0)
 
-    def rate(self, log_weights):
+    def rate(self, log_weights: LogWeights) -> tf.Tensor:
         """Per-example rate ``R = sum_t KL_t`` ``[batch]`` (nats) of this model's own latent layers."""
         return tf.add_n([log_weights.kl(layer) for layer in self.rate_layers])
 
-    def log_weights(self, x, k, estimator="total", seed=None, training=False):
+    def log_weights(self, x: tf.Tensor, k: int, estimator: str = "total", seed: SeedLike = None,
+                    training: bool = False) -> LogWeights:
         """Log importance weights ``[k, batch]`` of raw pixels ``x`` ``[batch, h, w, c]`` (0..255);
         one ``U(0, 1)`` dequantisation draw per sample (app. B.1). ``seed``: see :meth:`seed_stream`."""
         seed = self.seed_stream(seed)
@@ -200,29 +207,29 @@ class TopDownVAE(ConstrainedModel):
     def metric_names(self):
         return super().metric_names() + list(METRICS)
 
-    def objective(self, outputs):
+    def objective(self, outputs: LogWeights) -> tf.Tensor:
         """Per-example negative Lagrangian ``-((1 - lambda) R + lambda D)`` ``[batch]`` (eq. 9),
         lambda held fixed (the dual step moves it)."""
         lw = log_weights_of(outputs)
         lam = self.multipliers()["distortion"]
         return -((1.0 - lam) * self.rate(lw) + lam * self.distortion(lw))
 
-    def track(self, outputs):
+    def track(self, outputs: LogWeights) -> dict[str, tf.Tensor]:
         lw = log_weights_of(outputs)
         rate, dims_ln2 = self.rate(lw), self.config.dims * math.log(2.0)
         return {**super().track(outputs), "rate": rate, "rate_bits_per_dim": rate / dims_ln2,
                 "distortion": self.distortion(lw), "bits_per_dim": -objectives.elbo(lw.log_w) / dims_ln2}
 
-    def constraint_terms(self, outputs):
+    def constraint_terms(self, outputs: LogWeights) -> dict[str, tf.Tensor]:
         return {"distortion": self.distortion(log_weights_of(outputs))}
 
     # -- reconstructions and samples ---------------------------------------------------------
-    def reconstruct(self, x, seed=None):
+    def reconstruct(self, x: tf.Tensor, seed: SeedLike = None) -> tf.Tensor:
         """Mean reconstructions ``mu(z)``, ``z ~ q(z | x)``, of pixels ``x`` (0..255), on [0, 1]."""
         x = tf.cast(x, "float32")
         return self._run(tf.shape(x)[0], x / 127.5 - 1.0, self.seed_stream(seed))[0]
 
-    def sample(self, num, mean=True, seed=None):
+    def sample(self, num: int, mean: bool = True, seed: SeedLike = None) -> tf.Tensor:
         """``num`` images ``[num, h, w, c]`` on [0, 1]: mean sampling ``mu(z)``, ``z ~ p(z)``
         (sec. 3.1), or, with ``mean=False``, full sampling ``x ~ N(mu(z), var I)``."""
         seed = self.seed_stream(seed)
@@ -231,7 +238,7 @@ class TopDownVAE(ConstrainedModel):
             return mu
         return mu + math.sqrt(self.variance) * keras.random.normal(tf.shape(mu), seed=seed)
 
-    def validate_inputs(self, x):
+    def validate_inputs(self, x: np.ndarray) -> None:
         shape = self.config.image_shape
         if x.ndim != 4 or tuple(x.shape[1:]) != shape:
             raise ValueError(f"{type(self).__name__} expects images (batch,) + {shape}, got {x.shape}.")
@@ -259,7 +266,7 @@ class SecondaryVAE(TopDownVAE):
 
     latent_prefix = "s"
 
-    def __init__(self, primary, name="secondary_vae", **overrides):
+    def __init__(self, primary: TopDownVAE | dict, name: str = "secondary_vae", **overrides: Any):
         if isinstance(primary, dict):
             primary = keras.saving.deserialize_keras_object(primary)
         if not primary.built:

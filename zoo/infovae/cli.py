@@ -91,6 +91,12 @@ def _config(args, spec):
     return registry.get(name, **overrides, image_shape=spec.shape, seed=args.seed)
 
 
+def _pixels(images, spec):
+    """Images as the model takes them: flat rows, 0/1 or intensities in [0, 1]."""
+    x = images.reshape(len(images), -1)
+    return x if spec.binary else x.astype("float32") / 255.0
+
+
 def train(args):
     """Train an InfoVAE / LagVAE through the run driver; return the run's metrics."""
     import keras
@@ -106,8 +112,10 @@ def train(args):
     run = runs.Run(args.out, settings, FAMILY.name, overwrite=args.overwrite, resume=args.resume)
     keras.utils.set_random_seed(args.seed)
     images = data.load_images(args.dataset, "train")
-    x = images.reshape(len(images), -1)
-    x = x if spec.binary else x.astype("float32") / 255.0
+    images, held_out = data.hold_out(args.dataset, images, args.validation_size)
+    x, binarize = _pixels(images, spec), config.likelihood == "bernoulli" and not spec.binary
+    validation = None if held_out is None else data.validation_batches(
+        _pixels(held_out, spec), binarize=binarize, seed=args.seed)
     model = run.restore()
     if model is None:
         model = {"infovae": InfoVAE, "lagvae": LagVAE}[args.method](**dataclasses.asdict(config))
@@ -115,14 +123,14 @@ def train(args):
         model.likelihood.set_bias_from_mean(x.mean(axis=0))  # their expectation
         model.compile(optimizer=paper_optimizer(args.learning_rate),
                       dual_optimizer=paper_dual_optimizer(args.dual_learning_rate))
-    binarize = config.likelihood == "bernoulli" and not spec.binary
 
     def epochs_from(first):
         return data.epoch_batches(x, args.batch_size, args.seed, first, args.epochs,
                                   dynamic_binarization=binarize)[0]
 
     run.fit(model, epochs_from, args.epochs, steps_per_epoch=math.ceil(len(x) / args.batch_size),
-            max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every, verbose=args.verbose)
+            max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every, verbose=args.verbose,
+            validation_data=validation, pictures=FAMILY.pictures_of(validation, args.seed))
 
     figures = FAMILY.measure(model, FAMILY.test_data(model, settings, "test"), args.eval_k, seed=args.seed)
     key = f"test_log_likelihood_k{args.eval_k}"

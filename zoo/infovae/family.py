@@ -22,6 +22,8 @@ class InfoVAEFamily(Family):
     """
 
     name = "infovae"
+    references = ('Zhao, Song & Ermon, "The Information Autoencoding Family: A Lagrangian Perspective on '
+                  'Latent Variable Generative Models", UAI 2018',)
     default_k = 1000
 
     def test_data(self, model, settings, split="test", batch_size=100):

@@ -31,7 +31,9 @@ authors' softplus MLPs and Bernoulli likelihood (:mod:`zoo.infovae.configs`). Op
 (``examples/lagvae.py``): Adam (learning rate 1e-4, beta_1 = 0.5, beta_2 = 0.999), batches of
 250, 5000 epochs of dynamically binarised MNIST.
 """
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -40,7 +42,7 @@ import tensorflow as tf
 from tfgen import divergences, layers, objectives
 from tfgen.image_model import ImageModel
 from tfgen.lagrangian import ConstrainedModel, Constraint
-from tfgen.model import LogWeights
+from tfgen.model import LogWeights, SeedLike
 from zoo.infovae.configs import INFOVAE_CONFIGS, LAGVAE_CONFIGS, InfoVAEConfig, LagVAEConfig
 
 MMD_SCALE = 10000.0  # M = 10000 * MMD^2, as the authors' code scales it
@@ -89,7 +91,7 @@ class InfoVAE(ImageModel, ConstrainedModel):
     config_class = InfoVAEConfig
     configs = INFOVAE_CONFIGS
 
-    def __init__(self, name="infovae", **fields):
+    def __init__(self, name: str = "infovae", **fields: Any):
         config, keras_kwargs = self.configure(fields)
         self.config = c = config
         super().__init__(("z",), k=1, bound="vae", estimator="total", seed=c.seed, name=name, **keras_kwargs)
@@ -97,7 +99,7 @@ class InfoVAE(ImageModel, ConstrainedModel):
         self.posterior = layers.DiagonalGaussian(c.latent, name="q_z")
         self.set_constraints(self.constraints())
 
-    def constraints(self):
+    def constraints(self) -> dict[str, Constraint]:
         """Fixed multipliers ``l1 = e1``, ``l2 = e2`` (the targets set to the weights, as the
         authors' code subtracts ``l1 e1 + l2 e2``)."""
         c = self.config
@@ -110,14 +112,17 @@ class InfoVAE(ImageModel, ConstrainedModel):
         self.built = True
 
     # --- the model ---------------------------------------------------------------------------
-    def encode(self, x):
+    def encode(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Parameters ``(loc, scale)`` of ``q(z | x)``, ``[batch, latent]`` each."""
         return self.posterior(self.encoder(self.flat(x)))
 
-    def log_weights(self, x, k, estimator="total", seed=None, training=False):
+    def log_weights(self, x: tf.Tensor, k: int, estimator: str = "total", seed: SeedLike = None,
+                    training: bool = False) -> LogWeights:
         return self.log_weights_from(x, self.encode(x), k, estimator, seed, training)
 
-    def log_weights_from(self, x, encoded, k, estimator="total", seed=None, training=False):
+    def log_weights_from(self, x: tf.Tensor, encoded: tuple[tf.Tensor, tf.Tensor], k: int,
+                         estimator: str = "total", seed: SeedLike = None,
+                         training: bool = False) -> LogWeights:
         """:meth:`log_weights` given ``encoded = self.encode(x)`` (so large-k evaluation encodes once)."""
         return self._draw(x, encoded, k, estimator, seed)[0]
 
@@ -130,7 +135,7 @@ class InfoVAE(ImageModel, ConstrainedModel):
         log_px_z = self.log_likelihood(self.flat(x), z)
         return LogWeights(log_px_z + log_pz - log_qz, log_px_z, {"z": log_pz}, {"z": log_qz}), z
 
-    def forward(self, x, seed=None):
+    def forward(self, x: tf.Tensor, seed: SeedLike = None) -> Outputs:
         """One ``z ~ q(z|x)`` per example, its log-weight parts, prior draws and ``M``: :class:`Outputs`.
 
         ``seed``: see :meth:`~tfgen.model.LatentVariableModel.seed_stream` (``None``: the
@@ -151,7 +156,7 @@ class InfoVAE(ImageModel, ConstrainedModel):
     def metric_names(self):
         return super().metric_names() + list(METRICS)
 
-    def objective(self, outputs):
+    def objective(self, outputs: Outputs) -> tf.Tensor:
         """Minus the Lagrangian, per example ``[batch]`` (``M`` and the constants shared by the batch)."""
         c, lw = self.config, outputs.log_weights
         distortion, rate = -lw.log_px_z[0], lw.kl("z")
@@ -160,7 +165,7 @@ class InfoVAE(ImageModel, ConstrainedModel):
         primal = c.mi * distortion if c.mi > 0 else -c.mi * rate  # -I_q through H(x) - D or R
         return -(primal + l1 * (distortion + rate) + l2 * outputs.mmd - l1 * c.e1 - l2 * c.e2)
 
-    def track(self, outputs):
+    def track(self, outputs: Outputs) -> dict[str, tf.Tensor]:
         lw = outputs.log_weights
         return {**super().track(outputs),
                 "consistency": -objectives.elbo(lw.log_w),
@@ -168,11 +173,11 @@ class InfoVAE(ImageModel, ConstrainedModel):
                 "mmd": outputs.mmd,
                 "mutual_information": divergences.mutual_information(outputs.z, outputs.loc, outputs.scale)}
 
-    def constraint_terms(self, outputs):
+    def constraint_terms(self, outputs: Outputs) -> dict[str, tf.Tensor]:
         consistency = -objectives.elbo(outputs.log_weights.log_w)
         return {"consistency": consistency, "mmd": tf.broadcast_to(outputs.mmd, tf.shape(consistency))}
 
-    def sample(self, num, seed=None):
+    def sample(self, num: int, seed: SeedLike = None) -> tf.Tensor:
         """Means ``E[x | z]`` (``[num, h*w*c]``) for ``num`` draws ``z ~ N(0, I)``."""
         if not self.built:
             self.build()
@@ -191,17 +196,17 @@ class LagVAE(InfoVAE):
     config_class = LagVAEConfig
     configs = LAGVAE_CONFIGS
 
-    def __init__(self, name="lagvae", **fields):
+    def __init__(self, name: str = "lagvae", **fields: Any):
         super().__init__(name=name, **fields)
 
-    def constraints(self):
+    def constraints(self) -> dict[str, Constraint]:
         """``E[C] <= e1`` and ``M <= e2``; multipliers start at 1, clipped to ``[lambda_min, lambda_max]``."""
         c = self.config
         bounds = {"initial": 1.0, "minimum": c.lambda_min, "maximum": c.lambda_max}
         return {"consistency": Constraint(c.e1, **bounds), "mmd": Constraint(c.e2, **bounds)}
 
 
-def mutual_information(model, x, batch_size=1000, seed=0):
+def mutual_information(model: InfoVAE, x: np.ndarray, batch_size: int = 1000, seed: int = 0) -> float:
     """``I_q(x; z)`` over the rows of ``x`` with the aggregate posterior over the same rows (nats).
 
     See :func:`tfgen.divergences.mutual_information`; the estimate lies in ``[0, log len(x)]``.
@@ -215,7 +220,8 @@ def mutual_information(model, x, batch_size=1000, seed=0):
     return float(divergences.mutual_information(z, loc, scale))
 
 
-def held_out_measures(model, x, batch_size=250, mi_examples=10000, seed=0):
+def held_out_measures(model: InfoVAE, x: np.ndarray, batch_size: int = 250, mi_examples: int = 10000,
+                      seed: int = 0) -> dict[str, float]:
     """The held-out measures of the objective's parts on the rows of ``x``.
 
     ``x`` (data the model takes, checked first) is shuffled with ``seed``, then scored in
@@ -245,11 +251,11 @@ def held_out_measures(model, x, batch_size=250, mi_examples=10000, seed=0):
             "mutual_information": mutual_information(model, x[:mi_examples], seed=seed)}
 
 
-def paper_optimizer(learning_rate=1e-4):
+def paper_optimizer(learning_rate: float = 1e-4) -> keras.optimizers.Optimizer:
     """Adam as in the authors' ``examples/lagvae.py``: learning rate 1e-4, beta_1 = 0.5, beta_2 = 0.999."""
     return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999)
 
 
-def paper_dual_optimizer(learning_rate=1e-4):
+def paper_dual_optimizer(learning_rate: float = 1e-4) -> keras.optimizers.Optimizer:
     """RMSProp (learning rate 1e-4, decay 0.9) on the multipliers, as the authors' ``methods/lagvae.py``."""
     return keras.optimizers.RMSprop(learning_rate, rho=0.9)

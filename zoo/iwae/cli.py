@@ -52,8 +52,8 @@ def add_train_arguments(parser):
     parser.add_argument("--eval-k", type=int, default=None,
                         help="importance samples of the final test estimate [default: the training k]")
     parser.add_argument("--eval-every", type=int, default=None,
-                        help="also estimate the validation log-likelihood (--eval-k) every N epochs "
-                             "[default: never]")
+                        help="also estimate the log-likelihood (--eval-k) of the --validation-size held-out "
+                             "examples every N epochs [default: never]")
     parser.add_argument("--from-stage", type=int, default=None,
                         help="restart from the checkpoint written after stages 0..i-1 of --schedule paper "
                              "(Burda et al.'s --checkpoint i) [default: none]")
@@ -110,10 +110,19 @@ def _check_args(args):
     if args.from_stage is not None and (args.schedule != "paper" or args.from_stage < 1):
         raise ValueError(f"--from-stage restarts stage i >= 1 of --schedule paper, got {args.from_stage} "
                          f"with --schedule {args.schedule}.")
+    if args.eval_every and not args.validation_size:
+        raise ValueError("--eval-every estimates the log-likelihood of the held-out examples: give "
+                         "--validation-size > 0.")
     if args.exp != "train" and not args.init_from:
         raise ValueError(f"--exp {args.exp} needs --init-from, the run directory to start from.")
     if args.exp == "train" and args.init_from:
         raise ValueError("--init-from is only used with --exp iwae_to_vae or --exp vae_to_iwae.")
+
+
+def _pixels(images, spec):
+    """Images as the model takes them: flat rows, 0/1 or intensities in [0, 1]."""
+    x = images.reshape(len(images), -1)
+    return x if spec.binary else x.astype("float32") / 255.0
 
 
 def _optimizer(args):
@@ -148,8 +157,8 @@ def train(args):
     images = data.load_images(args.dataset, "train")
     if args.train_size is not None and args.train_size < len(images):
         images = images[np.sort(np.random.default_rng(args.seed).choice(len(images), args.train_size, False))]
-    x = images.reshape(len(images), -1)
-    x = x if spec.binary else x.astype("float32") / 255.0
+    images, held_out = data.hold_out(args.dataset, images, args.validation_size)
+    x = _pixels(images, spec)
     model = run.restore()
     if model is None:
         if args.exp != "train":
@@ -166,14 +175,16 @@ def train(args):
         return data.epoch_batches(x, args.batch_size, args.seed, first, schedule.epochs,
                                   dynamic_binarization=binarize)[0]
 
+    validation = None if held_out is None else data.validation_batches(
+        _pixels(held_out, spec), binarize=binarize, seed=args.seed)
     family_callbacks = [keras.callbacks.LearningRateScheduler(schedule)]
     if args.eval_every:
-        validation = FAMILY.test_data(model, settings, "validation")
         family_callbacks.append(callbacks.MultiSampleEvaluation(validation, eval_k, every=args.eval_every,
                                                                 name="val", seed=args.seed))
     run.fit(model, epochs_from, schedule.epochs, steps_per_epoch=-(-len(x) // args.batch_size),
             callbacks=family_callbacks, max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
-            keep_epochs=schedule.boundaries, verbose=args.verbose)
+            keep_epochs=schedule.boundaries, verbose=args.verbose, validation_data=validation,
+            pictures=FAMILY.pictures_of(validation, args.seed))
 
     test = FAMILY.test_data(model, settings, "test")
     ll = FAMILY.measure(model, test, eval_k, seed=args.seed, verbose=0)["log_likelihood"]

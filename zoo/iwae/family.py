@@ -8,6 +8,9 @@ class IWAEFamily(Family):
     """VAE / IWAE runs (``tfgen train iwae``): ``log p(x)`` by IWAE_k (Burda et al. 2016: k = 5000)."""
 
     name = "iwae"
+    references = ('Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016',
+                  'Roeder, Wu & Duvenaud, "Sticking the Landing: Simple, Lower-Variance Gradient Estimators '
+                  'for Variational Inference", NIPS 2017')
 
     def evaluate(self, model, settings, dataset, k, args):
         """Active units (Burda et al. 2016, sec. 5.2) and, with ``--remove-inactive``, the

@@ -8,12 +8,16 @@ The model is composed of blocks (:class:`tfgen.image_model.ImageModel`): an enco
 (Burda et al.'s tanh MLP, or convolutional), a decoder network and a likelihood head
 (Bernoulli, or Gaussian for intensities), with the paper's architecture as the default.
 """
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import tensorflow as tf
 
 from tfgen import layers, objectives
 from tfgen.image_model import ImageModel
-from tfgen.model import LatentVariableModel, LogWeights
+from tfgen.model import LatentVariableModel, LogWeights, SeedLike
 from zoo.iwae.configs import CONFIGS, IWAEConfig
 
 
@@ -34,7 +38,7 @@ class IWAE(ImageModel, LatentVariableModel):
     config_class = IWAEConfig
     configs = CONFIGS
 
-    def __init__(self, name="iwae", **fields):
+    def __init__(self, name: str = "iwae", **fields: Any):
         config, keras_kwargs = self.configure(fields)
         self.config = c = config
         names = [f"z{i + 1}" for i in range(c.layers)]
@@ -63,10 +67,11 @@ class IWAE(ImageModel, LatentVariableModel):
             layers.build_once(layer, (None, c.latent[i + 1]))
         self.built = True
 
-    def log_weights(self, x, k, estimator="total", seed=None, training=False):
+    def log_weights(self, x: tf.Tensor, k: int, estimator: str = "total", seed: SeedLike = None,
+                    training: bool = False) -> LogWeights:
         return self.log_weights_from(x, self.encode(x), k, estimator, seed, training)
 
-    def encode(self, x):
+    def encode(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Parameters ``(loc, scale)`` of ``q(z_1 | x)``, ``[batch, latent[0]]`` each.
 
         The part of :meth:`log_weights` that does not depend on the samples, so large-k
@@ -74,7 +79,9 @@ class IWAE(ImageModel, LatentVariableModel):
         """
         return self.posteriors[0](self.encoder(self.flat(x)))
 
-    def log_weights_from(self, x, encoded, k, estimator="total", seed=None, training=False):
+    def log_weights_from(self, x: tf.Tensor, encoded: tuple[tf.Tensor, tf.Tensor], k: int,
+                         estimator: str = "total", seed: SeedLike = None,
+                         training: bool = False) -> LogWeights:
         """:meth:`log_weights` given ``encoded = self.encode(x)``."""
         seed = self.seed_stream(seed)
         x = self.flat(x)
@@ -91,7 +98,7 @@ class IWAE(ImageModel, LatentVariableModel):
         log_w = log_px_z + tf.add_n(list(log_pz.values())) - tf.add_n(list(log_qz.values()))
         return LogWeights(log_w, log_px_z, log_pz, log_qz)
 
-    def sample(self, num, seed=None):
+    def sample(self, num: int, seed: SeedLike = None) -> tf.Tensor:
         """Means ``E[x | z_1]`` (``[num, h*w*c]``) of ``num`` ancestral samples from ``p(z)``."""
         seed = self.seed_stream(seed)
         if not self.built:
@@ -102,7 +109,7 @@ class IWAE(ImageModel, LatentVariableModel):
         return self.mean_image(z)
 
 
-def paper_optimizer(learning_rate=1e-3, beta_1=0.9):
+def paper_optimizer(learning_rate: float = 1e-3, beta_1: float = 0.9) -> keras.optimizers.Optimizer:
     """Adam as in Burda et al. (2016, sec. 5): beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-4.
 
     The published code (github.com/yburda/iwae, ``optimizers.py``) uses beta_1 = 0.99.

@@ -8,25 +8,34 @@ the test log-likelihood with ``k`` importance samples (5000 by default, Burda et
 for a VRNN the IWAE_k log-likelihood per time step (k = 1000) with FIVO and the ELBO, for a
 distortion-targeted VAE the ELBO (k = 1) with bits/dim, distortion and rate; plus a quick
 figure (``family.quick_k`` samples, on ``family.quick_examples`` test examples) a test can
-re-check in seconds. All of it is written with :func:`tfgen.presets.save_to_preset` into
-``zoo/presets/<name>/``. The command line is ``tfgen preset RUN --name NAME``.
+re-check in seconds. All of it is written with :func:`tfgen.presets.save_to_preset` into the
+user's preset folder (``$TFGEN_HOME/presets/<name>/``, :func:`tfgen.presets.user_directory`) or
+``--directory``, with a model card (``README.md``) showing samples the model draws (``samples.png``). The
+command line is ``tfgen preset build RUN --name NAME``.
 """
+from __future__ import annotations
+
 import os
 import sys
 import time
 
-from tfgen import presets, runs
+from tfgen import model_card, presets, runs
 from zoo import families
-from zoo.presets import DIRECTORY
+from zoo import presets as zoo_presets
+
+SAMPLES = "samples.png"
 
 
-def build(run, name, k=None, directory=DIRECTORY, description="", command=None, batch_size=100,
-          verbose=1, reuse_evaluation=False, seed=0):
+def build(run: str, name: str, k: int | None = None, directory: str | None = None, description: str = "",
+          command: str | None = None, batch_size: int = 100, verbose: int = 1, reuse_evaluation: bool = False,
+          seed: int = 0) -> dict:
     """Write the preset ``name`` from ``run``; return its metadata.
 
     Args:
         run: a run directory.
         name: the preset's name (its folder in ``directory``).
+        directory: where the preset folder goes [default: the user's, :func:`tfgen.presets.user_directory`;
+            the shipped presets are made with ``zoo/presets``].
         k: importance samples of the recorded test figure (default: the family's, 5000 for
             image models, 1000 for a VRNN, 1 for a distortion-targeted VAE).
         command: the command that trained the run; by default rebuilt from the run's
@@ -34,10 +43,19 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
         reuse_evaluation: take the k-sample figure that ``tfgen evaluate RUN --k k`` already
             measured on these same weights (``test_log_likelihood_k{k}`` in metrics.json)
             instead of spending another k-sample pass; the metadata says so.
-        seed: seed of the measurements' noise; ``tfgen evaluate --seed`` (default 0) repeats them.
+        seed: seed of the measurements' noise (and of the card's samples); ``tfgen evaluate --seed``
+            (default 0) repeats them.
+
+    Raises:
+        ValueError: a name that is no plain folder name, or (in the user's folder) a shipped
+            preset's; a run without a dataset, or without the figure ``reuse_evaluation`` asks for.
     """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"A preset name must be a plain folder name, got {name!r}.")
+    directory = directory or presets.user_directory()
+    if os.path.abspath(directory) != zoo_presets.DIRECTORY and name in zoo_presets.shipped():
+        raise ValueError(f"{name} is the name of a shipped preset, which would hide yours: choose another "
+                         "--name.")
     model, settings = runs.load(run)
     metrics = runs.read_metrics(run)
     family = families.of(model)
@@ -77,7 +95,8 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
         evaluations.append(entry)
         print(f"{name}: test figure (k = {samples}{'' if examples is None else f', {examples} examples'}): "
               f"{entry['log_likelihood']:.3f} {family.unit}")
-    return presets.save_to_preset(model, os.path.join(directory, name), {
+    folder = os.path.join(directory, name)
+    metadata = presets.save_to_preset(model, folder, {
         "description": description,
         "dataset": dataset,
         "family": family.name,
@@ -93,7 +112,22 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
         "settings": settings,
         **optimizers,
     })
+    write_card(folder, model, seed)
+    print(f"{name} -> {folder}")
+    return metadata
 
+
+def write_card(folder: str, model=None, seed: int = 0) -> str:
+    """Draw the preset's samples into ``samples.png`` and write its model card from its metadata
+    (the family's papers cited); return the card's path. ``model``: the preset's, if loaded."""
+    model = model or zoo_presets.load(folder, compile=False)
+    family = families.of(model)
+    metadata = presets.read_metadata(folder)
+    settings = zoo_presets.read_config(folder)["settings"]
+    family.sample(model, settings, os.path.join(folder, SAMPLES), seed=seed, scale=2)
+    what = "a sequence" if family.default_num == 1 else f"{family.default_num} images"
+    caption = f"{what} sampled from the model (tfgen sample {metadata['name']} --seed {seed})"
+    return model_card.write(folder, metadata, {SAMPLES: caption}, family.references)
 
 
 def subset(dataset, examples, batch_size=100):

@@ -75,8 +75,13 @@ def train(args):
                                        buckets=BUCKETS)[0]
 
     steps = sequences.steps_per_epoch(lengths, args.batch_size, BUCKETS)
+    validation = None
+    if args.validation_size and args.dataset == "jsb":  # an .npz has one split: nothing held out
+        held = [array[:args.validation_size] for array in load_arrays(args.dataset, "validation")]
+        validation = sequences.dataset(*held, batch_size=args.batch_size, buckets=BUCKETS)
     run.fit(model, epochs_from, args.epochs, steps_per_epoch=steps, max_minutes=args.max_minutes,
-            checkpoint_every=args.checkpoint_every, verbose=args.verbose)
+            checkpoint_every=args.checkpoint_every, verbose=args.verbose, validation_data=validation,
+            pictures=FAMILY.pictures_of(None, args.seed))
 
     test = FAMILY.test_data(model, settings, "test")
     figures = FAMILY.measure(model, test, args.eval_k, seed=args.seed)

@@ -33,6 +33,8 @@ class VRNNFamily(Family):
     """
 
     name = "vrnn"
+    references = ('Chung et al., "A Recurrent Latent Variable Model for Sequential Data", NIPS 2015',
+                  'Maddison et al., "Filtering Variational Objectives", NIPS 2017')
     data_fields = ("seed", "input_dim")
     unit = "nats per time step"
     default_k = 1000
@@ -69,6 +71,14 @@ class VRNNFamily(Family):
         figures = bounds_per_step(model, dataset, iwae_k=0, fivo_k=fivo_k, seed=args.seed)
         print(f"  fivo_k{fivo_k}: {figures[f'fivo_k{fivo_k}']:.4f}")
         return {name: figures[name] for name in (f"fivo_k{fivo_k}", f"fivo_k{fivo_k}_total")}
+
+    def pictures(self, model, x, seed=0):
+        """``{"samples": a piano roll of default_steps sampled frames}`` for TensorBoard: pitch up,
+        time across, notes black on white. ``x`` (the held-out sequences) is not used."""
+        import numpy as np
+
+        roll = np.asarray(model.sample(1, self.default_steps, seed=seed)[0], dtype="float32")
+        return {"samples": 1.0 - roll.T[::-1]}
 
     def sample(self, model, settings, out, num=None, seed=None, scale=4, steps=None):
         """``steps`` generated frames: one sequence as a piano-roll PNG, or ``num`` sequences

@@ -26,14 +26,16 @@ Inputs: a dict ``{"frames": [batch, T, D], "mask": [batch, T]}`` as :mod:`tfgen.
 yields, or a plain ``[batch, T, D]`` tensor of full-length sequences. Hyper-parameters and
 named configurations: :mod:`zoo.vrnn.configs`.
 """
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfgen import evaluation, layers, objectives, sequences, smc
-from tfgen.model import LatentVariableModel, LogWeights, check_numeric
+from tfgen.model import LatentVariableModel, LogWeights, SeedLike, check_numeric
 from zoo.vrnn.configs import CONFIGS, VRNNConfig
 
 INPUT_KEYS = ("frames", "mask")
@@ -48,7 +50,7 @@ class FilterResult(NamedTuple):
     steps: tf.Tensor  # [batch]: real (unmasked) steps per sequence
 
 
-def split_inputs(x):
+def split_inputs(x: dict | tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """``(frames [batch, T, D], mask [batch, T])`` from a dict or a tensor (mask of ones)."""
     frames = tf.convert_to_tensor(x["frames"] if isinstance(x, dict) else x)
     if isinstance(x, dict) and "mask" in x:
@@ -75,7 +77,7 @@ class VRNN(LatentVariableModel):
     config_class = VRNNConfig
     configs = CONFIGS
 
-    def __init__(self, name="vrnn", **fields):
+    def __init__(self, name: str = "vrnn", **fields: Any):
         config, keras_kwargs = self.configure(fields)
         self.config = c = config
         # FIVO is no function of whole-sequence weights: bound_of replaces the bound (IWAE is
@@ -94,7 +96,8 @@ class VRNN(LatentVariableModel):
         self.cell = keras.layers.LSTMCell(c.rnn_units, name="lstm")
 
     @property
-    def is_fivo(self):
+    def is_fivo(self) -> bool:
+        """Whether the model trains FIVO (and so resamples during training)."""
         return self.config.objective == "fivo"
 
     def build(self, input_shape=None):
@@ -108,7 +111,8 @@ class VRNN(LatentVariableModel):
         self.built = True
 
     # --- the particle recursion -----------------------------------------------------------
-    def filter(self, x, k, resample_threshold=0.0, estimator="total", seed=None):
+    def filter(self, x: dict | tf.Tensor, k: int | tf.Tensor, resample_threshold: float | tf.Tensor = 0.0,
+               estimator: str = "total", seed: SeedLike = None) -> FilterResult:
         """Run ``k`` particles per sequence through time; the core of every objective.
 
         Args:
@@ -180,11 +184,12 @@ class VRNN(LatentVariableModel):
         return FilterResult(log_p_hat + smc.log_mean_exp(log_w), parts, n_resampled,
                             tf.reduce_sum(mask, axis=1))
 
-    def log_weights(self, x, k, estimator="total", seed=None, training=False):
+    def log_weights(self, x: dict | tf.Tensor, k: int, estimator: str = "total", seed: SeedLike = None,
+                    training: bool = False) -> LogWeights:
         """Whole-sequence log-weights ``[k, batch]`` (masked sums over time, no resampling)."""
         return self.filter(x, k, 0.0, estimator, seed).log_weights
 
-    def fivo(self, x, k, seed=None, estimator="total"):
+    def fivo(self, x: dict | tf.Tensor, k: int, seed: SeedLike = None, estimator: str = "total") -> tf.Tensor:
         """FIVO bound ``[batch]`` (nats per sequence) with ``k`` particles and the model's threshold."""
         return self.filter(x, k, self.config.resample_threshold, estimator, seed).bound
 
@@ -194,7 +199,7 @@ class VRNN(LatentVariableModel):
         threshold = self.config.resample_threshold if self.is_fivo else 0.0
         return self.filter(x, self.k, threshold, self.estimator)
 
-    def bound_of(self, outputs):
+    def bound_of(self, outputs: FilterResult) -> tf.Tensor:
         """FIVO's ``log p_hat`` for ``objective="fivo"``, else the named bound of ``log_w``: ``[batch]``."""
         return outputs.bound if self.is_fivo else super().bound_of(outputs)
 
@@ -203,7 +208,7 @@ class VRNN(LatentVariableModel):
             return [f"fivo_k{self.k}", "reconstruction", "kl", "kl_z", "resampling_rate"]
         return super().metric_names()
 
-    def track(self, outputs):
+    def track(self, outputs: FilterResult) -> dict[str, tf.Tensor]:
         """The base metrics; with FIVO ``fivo_k{k}`` instead of ``elbo`` / ``iwae_k{k}`` (the
         surviving trajectories' weights bound nothing), and ``resampling_rate``, the fraction
         of a sequence's steps that resampled."""
@@ -239,7 +244,7 @@ class VRNN(LatentVariableModel):
                 raise ValueError(f"mask must be 0/1 of shape {frames.shape[:2]}, got shape {mask.shape}.")
 
     # --- data-dependent initialisation and sampling ---------------------------------------
-    def adapt(self, data):
+    def adapt(self, data: tf.data.Dataset) -> None:
         """Start the emission's bias at the mean training frame (its logit for the Bernoulli
         emission), padding ignored; ``data`` is a dataset of ``{"frames", "mask"}`` batches."""
         mean = sequences.frame_mean(data)
@@ -247,7 +252,7 @@ class VRNN(LatentVariableModel):
             self.build()
         self.emission.set_bias_from_mean(mean)
 
-    def sample(self, num, steps, seed=None, binary=True):
+    def sample(self, num: int, steps: int, seed: SeedLike = None, binary: bool = True) -> np.ndarray:
         """Ancestral samples ``[num, steps, input_dim]`` (NumPy) from the generative model.
 
         Each step draws ``z_t ~ p(z_t | h_{t-1})`` and ``x_t ~ p(x_t | z_t, h_{t-1})`` (a binary
@@ -293,7 +298,8 @@ def _fold(step, init, sequences):
     return carry
 
 
-def bounds_per_step(model, data, iwae_k=1000, fivo_k=None, seed=0, max_rows=4096, verbose=0):
+def bounds_per_step(model: VRNN, data: tf.data.Dataset, iwae_k: int = 1000, fivo_k: int | None = None,
+                    seed: int = 0, max_rows: int = 4096, verbose: int = 0) -> dict[str, float]:
     """Held-out bounds in nats per time step (total over sequences / total real steps), the
     unit in which Maddison et al. (2017) report JSB Chorales.
 
@@ -342,7 +348,7 @@ def bounds_per_step(model, data, iwae_k=1000, fivo_k=None, seed=0, max_rows=4096
     return result
 
 
-def paper_optimizer(learning_rate=2e-4):
+def paper_optimizer(learning_rate: float = 2e-4) -> keras.optimizers.Optimizer:
     """Adam, as Maddison et al. (2017) train; 2e-4 is their reference code's default rate
     (docs/vrnn.md trains with 1e-3)."""
     return keras.optimizers.Adam(learning_rate)
