@@ -18,14 +18,27 @@ mismatch raises :class:`PresetIntegrityError` and nothing is loaded. ``metadata.
 itself is trusted as the anchor unless its own sha256 is passed (``metadata_sha256``),
 which is how a user pins a download to a hash received through a separate channel.
 
+A preset is untrusted input, so loading also guards against what a hash cannot:
+
+* a bare name is a registered preset first: a folder of the same name in the working
+  directory never shadows a shipped preset (pass ``./name`` for the folder);
+* the files are read once, hashed and copied into a private temporary folder, and the model
+  is built from that copy, so a file swapped after its check is never loaded;
+* ``files`` may list only ``config.json`` and ``model.weights.h5`` (no other path is hashed);
+* the model's config may not ask for more weights than its weights file holds
+  (:func:`tfgen.runs.load`), and JSON nested too deep is refused (:func:`tfgen.runs.read_json`).
+
 The model class must be registered with Keras (``register_keras_serializable``) when
 loading, i.e. its module imported; ``zoo.load`` does that for every zoo family.
 """
+import contextlib
 import datetime
 import hashlib
-import json
 import os
+import shutil
+import tempfile
 import urllib.parse
+import warnings
 
 import keras
 
@@ -122,10 +135,10 @@ def resolve(preset, cache_dir=None, metadata_sha256=None):
     url = _url_of(preset)
     if url is not None:
         folder = _download(url, cache_dir, metadata_sha256)
+    elif is_registered_name(preset):
+        folder = registered()[preset]
     elif os.path.isdir(preset):
         folder = preset
-    elif preset in registered():
-        folder = registered()[preset]
     else:
         raise ValueError(
             f"Unknown preset {preset!r}: not a folder, a URL ({', '.join(URL_SCHEMES)}), a hub handle "
@@ -133,6 +146,11 @@ def resolve(preset, cache_dir=None, metadata_sha256=None):
         )
     verify(folder, metadata_sha256)
     return folder
+
+
+def is_registered_name(preset):
+    """Whether ``preset`` is a bare registered name (no path separator), which wins over a folder."""
+    return os.sep not in preset and "/" not in preset and preset in registered()
 
 
 def verify(folder, metadata_sha256=None):
@@ -143,11 +161,7 @@ def verify(folder, metadata_sha256=None):
     if metadata_sha256 is not None:
         _check_hash(metadata_path, metadata_sha256)
     metadata = read_metadata(folder)
-    recorded = metadata.get("files", {})
-    missing = [name for name in HASHED_FILES if name not in recorded]
-    if missing:
-        raise PresetIntegrityError(
-            f"{metadata_path} records no sha256 for {', '.join(missing)}; refusing to load.")
+    recorded = _recorded_files(metadata, metadata_path)
     for name, expected in recorded.items():
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
@@ -156,9 +170,40 @@ def verify(folder, metadata_sha256=None):
     return metadata
 
 
+def _recorded_files(metadata, where):
+    """``metadata["files"]``: exactly the sha256 of :data:`HASHED_FILES`, or :class:`PresetIntegrityError`."""
+    recorded = metadata.get("files") if isinstance(metadata, dict) else None
+    if not isinstance(recorded, dict) or set(recorded) != set(HASHED_FILES) or not all(
+            isinstance(value, str) and len(value) == 64 for value in recorded.values()):
+        listed = sorted(recorded) if isinstance(recorded, dict) else recorded
+        raise PresetIntegrityError(f"{where}: 'files' must give the sha256 of exactly {list(HASHED_FILES)}, "
+                                   f"got {listed!r}; refusing to load.")
+    return recorded
+
+
+@contextlib.contextmanager
+def verified_copy(folder, metadata_sha256=None):
+    """A private temporary copy of the preset in ``folder``, each file read once, hashed and
+    written, so what is loaded is exactly what was checked (a file swapped in ``folder`` after
+    its check is never read). Raises as :func:`verify`."""
+    metadata = verify(folder, metadata_sha256)
+    private = tempfile.mkdtemp(prefix="tfgen-preset-")
+    try:
+        for name, expected in {**_recorded_files(metadata, folder), METADATA: None}.items():
+            with open(os.path.join(folder, name), "rb") as f:
+                raw = f.read()
+            if expected is not None and hashlib.sha256(raw).hexdigest() != expected:
+                raise PresetIntegrityError(f"{os.path.join(folder, name)} changed after it was checked; "
+                                           "refusing to load it.")
+            with open(os.path.join(private, name), "wb") as f:
+                f.write(raw)
+        yield private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
 def read_metadata(folder):
-    with open(os.path.join(folder, METADATA)) as f:
-        return json.load(f)
+    return runs.read_json(os.path.join(folder, METADATA))
 
 
 def load_preset(preset, compile=True, cache_dir=None, metadata_sha256=None):
@@ -170,16 +215,17 @@ def load_preset(preset, compile=True, cache_dir=None, metadata_sha256=None):
     ``evaluate`` reports the model's bound right away.
     """
     folder = resolve(preset, cache_dir, metadata_sha256)
-    metadata = read_metadata(folder)
-    with open(os.path.join(folder, runs.CONFIG)) as f:
-        registered_name = json.load(f)["model"].get("registered_name")
-    if keras.saving.get_registered_object(registered_name) is None:
-        raise ValueError(
-            f"Preset {preset!r} holds a {metadata.get('model_class', registered_name)}, which is not "
-            "registered with Keras: import the module that defines it first (zoo.load does this for "
-            "zoo models)."
-        )
-    model, _ = runs.load(folder)
+    with verified_copy(folder, metadata_sha256) as private:
+        metadata = read_metadata(private)
+        registered_name = (runs.read_json(os.path.join(private, runs.CONFIG)).get("model") or {}).get(
+            "registered_name")
+        if keras.saving.get_registered_object(registered_name) is None:
+            raise ValueError(
+                f"Preset {preset!r} holds a {metadata.get('model_class', registered_name)}, which is not "
+                "registered with Keras: import the module that defines it first (zoo.load does this for "
+                "zoo models)."
+            )
+        model, _ = runs.load(private)
     if compile:
         optimizers = {name: keras.optimizers.deserialize(metadata[name]) for name in OPTIMIZERS
                       if metadata.get(name)}
@@ -218,12 +264,22 @@ def _download(url, cache_dir, metadata_sha256):
     folder = os.path.join(cache_dir, "tfgen_presets",
                           f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:12]}")
     os.makedirs(folder, exist_ok=True)  # get_file falls back to /tmp for a folder it cannot write
-    # The metadata is small and names every other hash: always fetch it fresh.
-    _get_file(folder, url, METADATA, metadata_sha256, force_download=True)
-    recorded = read_metadata(folder).get("files", {})
+    # The metadata is small and names every other hash: fetch it fresh, beside the cached copy,
+    # which is replaced only by a complete download and kept for offline use.
+    fresh = tempfile.mkdtemp(prefix=".refresh-", dir=folder)
+    try:
+        _get_file(fresh, url, METADATA, metadata_sha256, force_download=True)
+        os.replace(os.path.join(fresh, METADATA), os.path.join(folder, METADATA))
+    except ConnectionError as error:
+        if not os.path.isfile(os.path.join(folder, METADATA)):
+            raise ConnectionError(f"Cannot download preset {url} ({error}) and it is not cached in {folder}; "
+                                  "connect to the network once, or pass a local folder.") from None
+        warnings.warn(f"Could not refresh {url}/{METADATA} ({error}); using the copy cached in {folder}.",
+                      stacklevel=3)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    recorded = _recorded_files(read_metadata(folder), f"{url}/{METADATA}")
     for fname in HASHED_FILES:
-        if fname not in recorded:
-            raise PresetIntegrityError(f"{url}/{METADATA} records no sha256 for {fname}; refusing to load.")
         _get_file(folder, url, fname, recorded[fname])
     return folder
 
@@ -244,6 +300,8 @@ def _get_file(folder, url, fname, file_hash, force_download=False):
             f"{origin}: sha256 does not match the recorded {file_hash}; the file is corrupted or "
             "was modified, so it was deleted and not loaded."
         ) from error
+    except Exception as error:  # keras.utils.get_file raises a bare Exception for URL and HTTP errors
+        raise ConnectionError(f"{origin}: {error}") from None
 
 
 def _check_hash(path, expected):

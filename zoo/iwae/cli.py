@@ -225,6 +225,7 @@ def tune(args):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
     spec = data.info(args.dataset)
+    runs.check_search_settings(args.out, settings_of(args))
     images = data.load_images(args.dataset, "train")
     mean = images.reshape(len(images), -1).mean(axis=0) / (1.0 if spec.binary else 255.0)
 

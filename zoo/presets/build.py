@@ -11,6 +11,7 @@ figure (``family.quick_k`` samples, on ``family.quick_examples`` test examples) 
 re-check in seconds. All of it is written with :func:`tfgen.presets.save_to_preset` into
 ``zoo/presets/<name>/``. The command line is ``tfgen preset RUN --name NAME``.
 """
+import math
 import os
 import sys
 import time
@@ -38,8 +39,11 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
     """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"A preset name must be a plain folder name, got {name!r}.")
-    model, settings = runs.load(run)
     metrics = runs.read_metrics(run)
+    if metrics.get("status") not in ("finished", "time_budget"):
+        raise ValueError(f"{run} is not a finished run (metrics.json status {metrics.get('status')!r}); only "
+                         "finished runs become presets.")
+    model, settings = runs.load(run)
     family = families.of(model)
     run_config = runs.read_json(os.path.join(run, runs.CONFIG))
     optimizers = {name: run_config[name] for name in runs.OPTIMIZERS if run_config.get(name)}
@@ -77,6 +81,10 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
         evaluations.append(entry)
         print(f"{name}: test figure (k = {samples}{'' if examples is None else f', {examples} examples'}): "
               f"{entry['log_likelihood']:.3f} {family.unit}")
+    bad = [entry for entry in evaluations if not math.isfinite(entry["log_likelihood"])]
+    if bad:
+        raise ValueError(f"{run}'s test figure is {bad[0]['log_likelihood']} (k = {bad[0]['k']}); a preset needs a "
+                         "finite figure, so nothing was written.")
     return presets.save_to_preset(model, os.path.join(directory, name), {
         "description": description,
         "dataset": dataset,
