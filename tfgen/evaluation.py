@@ -54,7 +54,7 @@ class LogLikelihood:
 
     def _batch_estimate(self, x):
         model, k, seed = self.model, self.k, self.seed
-        data_checks.assertions(model.batch_conditions(x))
+        x = model.checked_batch(x)
         batch = tf.nest.flatten(x)[0].shape[0]  # x may be a structure, e.g. frames and a mask
         chunk = max(1, min(k, self.max_rows // max(1, int(batch or 1))))
         n_full, rest = divmod(k, chunk)

@@ -197,10 +197,7 @@ class LatentVariableModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """``-mean(sample_weight * objective)`` plus any ``add_loss`` terms, scaled for replicas;
-        updates the trackers with :meth:`track` (weighted by ``sample_weight``), after checking
-        the batch ``x`` (:meth:`batch_conditions`)."""
-        if x is not None:
-            data_checks.assertions(self.batch_conditions(x))
+        updates the trackers with :meth:`track` (weighted by ``sample_weight``)."""
         weights = None if sample_weight is None else tf.reshape(tf.cast(sample_weight, "float32"), [-1])
         for name, value in self.track(y_pred).items():
             value = tf.convert_to_tensor(value)
@@ -213,11 +210,27 @@ class LatentVariableModel(keras.Model):
             loss = loss + tf.add_n(self.losses)
         return scale_for_replicas(loss)
 
+    def train_step(self, data):
+        return super().train_step(self.checked_data(data))
+
+    def test_step(self, data):
+        return super().test_step(self.checked_data(data))
+
     def predict_step(self, data):
         """Per-example training bound (:meth:`bound_of` with the model's k), shape ``[batch]``."""
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        data_checks.assertions(self.batch_conditions(x))
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(self.checked_data(data))
         return self.bound_of(self(x, training=False))
+
+    def checked_batch(self, x):
+        """``x`` gated by :meth:`batch_conditions`: every op computed from the result (so every
+        gradient and update) waits for the check, which raises on a batch it cannot score."""
+        with tf.control_dependencies(data_checks.assertions(self.batch_conditions(x))):
+            return tf.nest.map_structure(tf.identity, x)
+
+    def checked_data(self, data):
+        """A step's ``data`` (``x`` or ``(x, y[, sample_weight])``) with ``x`` checked (:meth:`checked_batch`)."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        return keras.utils.pack_x_y_sample_weight(self.checked_batch(x), y, sample_weight)
 
     # --- data checks ---------------------------------------------------------------------------
     def fit(self, x=None, y=None, *args, **kwargs):
