@@ -103,7 +103,7 @@ def mmd(samples_a, samples_b, kernel="authors", estimator="biased", bandwidth=No
     return _off_diagonal_mean(kaa) + _off_diagonal_mean(kbb) - 2.0 * tf.reduce_mean(kab)
 
 
-def mmd_floor(dim, batch_size, kernel="authors", estimator="biased", bandwidth=None, draws=2048, seed=0):
+def mmd_floor(dim, batch_size, kernel="authors", estimator="biased", bandwidth=None, draws=256, seed=0):
     """Expected ``MMD^2`` estimate between two independent batches of ``batch_size`` draws of
     the same ``N(0, I_dim)``: the smallest value a batch MMD constraint can reach on average.
 

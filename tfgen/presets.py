@@ -183,23 +183,32 @@ def _recorded_files(metadata, where):
 
 @contextlib.contextmanager
 def verified_copy(folder, metadata_sha256=None):
-    """A private temporary copy of the preset in ``folder``, each file read once, hashed and
-    written, so what is loaded is exactly what was checked (a file swapped in ``folder`` after
-    its check is never read). Raises as :func:`verify`."""
-    metadata = verify(folder, metadata_sha256)
+    """A private temporary copy of the preset in ``folder``: each file is read once, hashed from
+    those bytes and written, so what is loaded is exactly what was checked (a file swapped in
+    ``folder`` after its check is never read). Raises as :func:`verify`."""
     private = tempfile.mkdtemp(prefix="tfgen-preset-")
     try:
-        for name, expected in {**_recorded_files(metadata, folder), METADATA: None}.items():
-            with open(os.path.join(folder, name), "rb") as f:
-                raw = f.read()
-            if expected is not None and hashlib.sha256(raw).hexdigest() != expected:
-                raise PresetIntegrityError(f"{os.path.join(folder, name)} changed after it was checked; "
-                                           "refusing to load it.")
-            with open(os.path.join(private, name), "wb") as f:
-                f.write(raw)
+        _copy_file(folder, METADATA, private, metadata_sha256)
+        for name, expected in _recorded_files(read_metadata(private), os.path.join(folder, METADATA)).items():
+            _copy_file(folder, name, private, expected)
         yield private
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _copy_file(folder, name, private, expected):
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Preset {folder} lacks {name}.")
+    with open(path, "rb") as f:
+        raw = f.read()
+    actual = hashlib.sha256(raw).hexdigest()
+    if expected is not None and actual != expected:
+        raise PresetIntegrityError(
+            f"{path}: sha256 is {actual} but the preset records {expected}; the file is corrupted or "
+            "was modified, so the preset is refused and nothing was loaded.")
+    with open(os.path.join(private, name), "wb") as f:
+        f.write(raw)
 
 
 def read_metadata(folder):

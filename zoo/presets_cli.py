@@ -114,8 +114,7 @@ def evaluate_command(args):
     if args.every_nth is not None:
         if args.every_nth < 1:
             raise ValueError(f"--every-nth must be >= 1, got {args.every_nth}.")
-        # padded: sequences of a VRNN's batches differ in length (zero frames, mask 0 are padding)
-        dataset = dataset.unbatch().shard(args.every_nth, 0).padded_batch(args.batch_size)
+        dataset = every_nth(dataset, args.every_nth, args.batch_size)
         key += f"_every{args.every_nth}"
     start = time.time()
     figures = family.measure(model, dataset, k, seed=args.seed, verbose=args.verbose)
@@ -131,6 +130,12 @@ def evaluate_command(args):
         runs.update_metrics(run_dir, **figures)
         print(f"-> {run_dir}/metrics.json")
     return value
+
+
+def every_nth(dataset, n, batch_size):
+    """Every ``n``-th example of a batched ``dataset``, batched again; padded, since a sequence
+    model's batches differ in length (zero frames under mask 0 are padding)."""
+    return dataset.unbatch().shard(n, 0).padded_batch(batch_size)
 
 
 def sample_command(args):

@@ -127,6 +127,7 @@ def _optimizer(args):
 
 def train(args):
     """Train a VAE / IWAE through the run driver; return the run's metrics."""
+    _check_args(args)  # the flags first: a bad one is refused before TensorFlow loads
     import keras
     import numpy as np
 
@@ -135,7 +136,6 @@ def train(args):
     from zoo.iwae.family import FAMILY
     from zoo.iwae.model import IWAE
 
-    _check_args(args)
     spec = data.info(args.dataset)
     config = _config(args, spec)
     eval_k = tfgen_config.check_k(args.eval_k if args.eval_k is not None else config.k)

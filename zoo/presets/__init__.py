@@ -6,7 +6,6 @@ registered preset's metadata. New presets are made from a run directory with
 ``tfgen preset RUN --name NAME`` (:mod:`zoo.presets.build`). What a preset's test figure is,
 on which test data, and how it samples depends on its family (:mod:`zoo.families`).
 """
-import json
 import os
 
 from tfgen import presets, runs
@@ -38,5 +37,4 @@ def available():
 
 def read_config(folder):
     """A preset's ``config.json``: ``model`` (Keras serialisation) and run ``settings``."""
-    with open(os.path.join(folder, runs.CONFIG)) as f:
-        return json.load(f)
+    return runs.read_json(os.path.join(folder, runs.CONFIG))
