@@ -6,7 +6,13 @@ Where the data comes from, in order:
    :data:`DATASETS`; the layout of ``../shared/data/README.md``);
 2. TensorFlow Datasets (``tfds.load``), which downloads on first use;
 3. otherwise a :class:`DatasetNotFoundError` naming the dataset, the files looked for and
-   how to get them.
+   how to get them. Offline this comes in seconds: a dataset TFDS has not prepared is only
+   downloaded after one request (no retries, :data:`PROBE_SECONDS`) reaches its first URL.
+
+Local files are untrusted input: each is checked to be a regular file (not a folder or a
+FIFO, which would hang), read whole, and its arrays checked against the dataset (shape per
+image, binary pixels for binary datasets) before use; a truncated, empty or wrongly keyed
+file gives one ``ValueError`` naming it.
 
 ``digits`` (the 8x8 digits scikit-learn ships, thresholded at 8 of 16) needs neither and is
 the default for quick runs. Images are ``uint8 [n, h, w, c]``: ``{0, 1}`` for binary
@@ -38,12 +44,16 @@ import functools
 import gzip
 import math
 import os
+import stat
+import zipfile
 
 import numpy as np
 import tensorflow as tf
 
 DATA_DIR_ENV = "TFGEN_DATA_DIR"
 SHUFFLE_BUFFER = 10_000  # images a TFDS stream shuffles among (arrays shuffle fully)
+PROBE_SECONDS = 5  # how long the one request that decides "offline" may take
+IDX_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -126,7 +136,7 @@ def load_images(name: str, split: str) -> np.ndarray:
     if name == "digits":
         images = _digits(split)
     elif local_ok:
-        images = _LOCAL_READERS[name](data_dir, split)
+        images = _checked(spec, _LOCAL_READERS[name](data_dir, split), os.path.join(data_dir, spec.files[0]))
     else:
         ds = _from_tfds(spec, split, spec.shape[0], shuffle_files=False, seed=None)
         images = np.concatenate(list(ds.batch(4096).as_numpy_iterator()))
@@ -171,6 +181,23 @@ def validation_batches(x: np.ndarray, batch_size: int = 100, binarize: bool = Fa
     if binarize:
         x = (np.random.default_rng(seed).random(x.shape) < x).astype("float32")
     return tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+
+
+def _checked(spec, images, path):
+    """``images`` if they are whole images of ``spec`` with valid pixels; ``ValueError`` naming ``path``."""
+    size = math.prod(spec.shape)
+    if images.ndim < 2 or math.prod(images.shape[1:]) != size:
+        raise ValueError(f"{path}: expected images of {size} pixels ({'x'.join(map(str, spec.shape))}) per row, "
+                         f"got an array of shape {images.shape}; the file is not {spec.name!r}.")
+    if not np.issubdtype(images.dtype, np.number):
+        raise ValueError(f"{path}: pixels must be numbers, got dtype {images.dtype}.")
+    valid = np.isin(images, (0, 1)) if spec.binary else (np.isfinite(images) & (images >= 0) & (images <= 255)
+                                                         & (images == np.round(images)))
+    if not valid.all():
+        kind = "0 or 1" if spec.binary else "integers in 0..255"
+        raise ValueError(f"{path}: {int((~valid).sum())} pixels are not {kind} (e.g. "
+                         f"{images[~valid].flat[0]!r}); the file is corrupt or not {spec.name!r}.")
+    return images
 
 
 def num_examples(name: str, split: str) -> int | None:
@@ -276,10 +303,13 @@ def _from_tfds(spec, split, size, shuffle_files, seed):
     try:
         import tensorflow_datasets as tfds
 
+        builder = tfds.builder(spec.tfds_name)
+        if not builder.is_prepared():
+            _check_reachable(builder)
         read_config = tfds.ReadConfig(shuffle_seed=seed) if shuffle_files and seed is not None else None
         ds = tfds.load(spec.tfds_name, split=split, shuffle_files=shuffle_files, read_config=read_config)
     except Exception as error:  # any TFDS failure becomes one actionable message
-        raise _not_found(spec, split, error) from error
+        raise _not_found(spec, split, error) from None
 
     def convert(example):
         image = example["image"]
@@ -293,6 +323,24 @@ def _from_tfds(spec, split, size, shuffle_files, seed):
         return image
 
     return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+class OfflineError(ConnectionError):
+    """The first download URL of a dataset did not answer one request."""
+
+
+def _check_reachable(builder):
+    """Raise :class:`OfflineError` unless one request (no retries, :data:`PROBE_SECONDS`) to the
+    dataset's first download URL gets an answer; TFDS' own downloader retries for minutes."""
+    import requests
+
+    urls = sorted(builder.url_infos or {})
+    if not urls:
+        return
+    try:
+        requests.head(urls[0], timeout=PROBE_SECONDS, allow_redirects=False)
+    except requests.RequestException as error:
+        raise OfflineError(f"no network: {urls[0]} did not answer ({type(error).__name__})") from None
 
 
 def _not_found(spec, split, error):
@@ -326,24 +374,63 @@ def _digits(split):
     return x[parts[split]]
 
 
+def regular_file(path):
+    """``path`` if it is a regular file; ``FileNotFoundError`` / ``ValueError`` (a folder, a FIFO,
+    a device: reading those fails or hangs) otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist.") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, socket or device?)"
+        raise ValueError(f"{path} is {kind}; expected a data file.")
+    return path
+
+
+def read_npz(path, keys):
+    """``{key: array}`` of the ``keys`` of an ``.npz`` (no pickles); ``ValueError`` naming the file if
+    it is truncated, empty, not an ``.npz`` or lacks a key."""
+    try:
+        with np.load(regular_file(path), allow_pickle=False) as f:
+            missing = [key for key in keys if key not in f.files]
+            if missing:
+                raise ValueError(f"{path} lacks the arrays {missing}; it holds {sorted(f.files)}.")
+            return {key: f[key] for key in keys}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        if isinstance(error, ValueError) and str(error).startswith(str(path)):
+            raise
+        raise ValueError(f"{path} is not a readable .npz file ({type(error).__name__}: {error}).") from None
+
+
 def _read_npz_binarized_mnist(data_dir, split):
-    with np.load(os.path.join(data_dir, "binarized_mnist.npz")) as f:
-        return f[{"validation": "valid"}.get(split, split)]
+    key = {"validation": "valid"}.get(split, split)
+    return read_npz(os.path.join(data_dir, "binarized_mnist.npz"), [key])[key]
 
 
 def _read_idx(data_dir, split, folder):
     stem = "train" if split == "train" else "t10k"
-    with gzip.open(os.path.join(data_dir, folder, f"{stem}-images-idx3-ubyte.gz")) as f:
-        raw = f.read()
-    n, rows, cols = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
+    path = regular_file(os.path.join(data_dir, folder, f"{stem}-images-idx3-ubyte.gz"))
+    try:
+        with gzip.open(path) as f:
+            raw = f.read()
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{path} is not a readable gzip file ({type(error).__name__}: {error}).") from None
+    header = [int.from_bytes(raw[i:i + 4], "big") for i in range(0, 16, 4)] if len(raw) >= 16 else None
+    if header is None or header[0] != IDX_MAGIC or len(raw) != 16 + header[1] * header[2] * header[3]:
+        raise ValueError(f"{path} is not a whole IDX image file (magic 0x{IDX_MAGIC:08x}, 16-byte header, "
+                         f"n x rows x cols bytes); it holds {len(raw)} bytes.")
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(header[1:])
 
 
 def _read_chardata(data_dir, split):
     from scipy.io import loadmat
 
-    mat = loadmat(os.path.join(data_dir, "chardata.mat"))
-    data = mat["data" if split == "train" else "testdata"].T
+    path = regular_file(os.path.join(data_dir, "chardata.mat"))
+    try:
+        mat = loadmat(path)
+        data = mat["data" if split == "train" else "testdata"].T
+    except Exception as error:  # scipy raises many kinds for a corrupt .mat
+        raise ValueError(f"{path} is not a readable chardata.mat ({type(error).__name__}: {error}).") from None
     # chardata.mat stores each 28x28 image column-major (as Burda et al.'s loader reads it).
     images = data.reshape(-1, 28, 28).transpose(0, 2, 1)
     return np.round(images * 255.0).astype("uint8")

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfgen import layers
+from tfgen import data_checks, layers
 
 
 class ImageModel:
@@ -97,7 +97,12 @@ class ImageModel:
         self.likelihood.set_bias_from_mean(mean)
 
     def validate_inputs(self, x: np.ndarray) -> None:
+        if isinstance(x, dict):
+            raise ValueError(data_checks.tfds_hint(sorted(x)))
         shape, c = tuple(x.shape[1:]), self.config
+        if tuple(x.shape) in ((c.dims,), tuple(c.image_shape)):
+            raise ValueError(f"{type(self).__name__} got one example of shape {x.shape}, not a batch: batch "
+                             "the data first (dataset.batch(n), or x[None] for a single image).")
         if x.ndim < 2 or shape not in ((c.dims,), tuple(c.image_shape)):
             raise ValueError(
                 f"{type(self).__name__} expects images of shape "
@@ -105,3 +110,10 @@ class ImageModel:
                 f"or flat (batch, {c.dims}), got {x.shape}."
             )
         self.likelihood.validate(x)
+
+    def batch_conditions(self, x):
+        """Finite values, and binary ones for a Bernoulli likelihood (traced, every batch)."""
+        conditions = super().batch_conditions(x)
+        if self.config.likelihood == "bernoulli":
+            conditions.append((data_checks.all_binary(x), data_checks.NOT_BINARY))
+        return conditions

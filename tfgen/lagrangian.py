@@ -134,7 +134,7 @@ class ConstrainedModel(LatentVariableModel):
         return [m.multipliers[name] for name, c in m.constraints.items() if c.learned]
 
     def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(self.checked_data(data))
         with tf.GradientTape() as tape:
             outputs = self(x, training=True)
             loss = self.compute_loss(x, y, outputs, sample_weight, training=True)  # scaled for replicas
@@ -146,7 +146,7 @@ class ConstrainedModel(LatentVariableModel):
         return self.compute_metrics(x, y, outputs, sample_weight)
 
     def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(self.checked_data(data))
         outputs = self(x, training=False)
         loss = self.compute_loss(x, y, outputs, sample_weight, training=False)
         self._loss_tracker.update_state(loss * _replicas(), sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])

@@ -18,19 +18,26 @@ Logged metrics (one set of keys across the zoo, per-example averages in nats): `
 Hyper-parameters live in a dataclass (``config_class``, see :mod:`tfgen.config`) whose fields
 are the model's keyword arguments; ``get_config`` is Keras' own (name, trainable, dtype
 policy) plus those fields, so every model round-trips through ``from_config`` and ``.keras``
-files. Sampling noise comes from the model's ``seed_generator`` (see :meth:`seed_stream`).
+files. The ``seed`` fixes the initial weights and the sampling noise, which comes from the
+model's ``seed_generator`` (see :meth:`seed_stream` and :mod:`tfgen.seeds`).
+
+Data are checked twice (:mod:`tfgen.data_checks`): whole arrays, or a dataset's first batch,
+before work starts (:meth:`check_data`), and every batch inside the traced train, test and
+predict steps (:meth:`batch_conditions`), so a bad 900th batch stops ``fit`` with a
+``ValueError`` before its update.
 """
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import backend, objectives, presets  # noqa: F401  (backend: checks the Keras backend)
+from tfgen import backend, data_checks, objectives, presets, seeds  # noqa: F401  (backend: checks Keras)
+from tfgen.data_checks import check_numeric  # noqa: F401  (re-exported: models' validate_inputs use it)
 
 KERAS_ARGUMENTS = ("name", "trainable", "dtype")
 SeedLike = int | keras.random.SeedGenerator | None  # see LatentVariableModel.seed_stream
@@ -69,7 +76,9 @@ class LatentVariableModel(keras.Model):
         k: importance samples per example during training and evaluation.
         bound: the bound trained, a key of :data:`tfgen.objectives.BOUNDS`.
         estimator: gradient estimator, a key of :data:`tfgen.objectives.ESTIMATORS`.
-        seed: seed of the model's sampling noise.
+        seed: seed of the model's initial weights and sampling noise: the same seed gives the
+            same model in any process (:mod:`tfgen.seeds`); ``None`` follows Keras' global
+            seed (``keras.utils.set_random_seed``).
         **kwargs: Keras' ``name``, ``trainable``, ``dtype``.
 
     Subclasses set ``config_class`` (their hyper-parameter dataclass) and ``configs`` (a
@@ -81,6 +90,11 @@ class LatentVariableModel(keras.Model):
     configs = None
     config = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:  # the layers a constructor makes start from the model's seed
+            cls.__init__ = seeds.seeded_construction(cls.__dict__["__init__"])
+
     def __init__(self, latent_names: Sequence[str], k: int = 1, bound: str = "iwae", estimator: str = "total",
                  seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -90,7 +104,7 @@ class LatentVariableModel(keras.Model):
         self.estimator = objectives.check_estimator(estimator)
         self.seed = seed
         self.latent_names = tuple(latent_names)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = seeds.ReplicaSeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
 
     # --- configuration -----------------------------------------------------------------------
@@ -155,7 +169,7 @@ class LatentVariableModel(keras.Model):
             return self.seed_generator
         if isinstance(seed, keras.random.SeedGenerator):
             return seed
-        return keras.random.SeedGenerator(int(seed))
+        return seeds.ReplicaSeedGenerator(int(seed))
 
     def call(self, x, training: bool = False):
         return self.log_weights(x, self.k, estimator=self.estimator, training=training)
@@ -202,56 +216,90 @@ class LatentVariableModel(keras.Model):
             loss = loss + tf.add_n(self.losses)
         return scale_for_replicas(loss)
 
+    def train_step(self, data):
+        return super().train_step(self.checked_data(data))
+
+    def test_step(self, data):
+        return super().test_step(self.checked_data(data))
+
     def predict_step(self, data) -> tf.Tensor:
         """Per-example training bound (:meth:`bound_of` with the model's k), shape ``[batch]``."""
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(self.checked_data(data))
         return self.bound_of(self(x, training=False))
+
+    def checked_batch(self, x):
+        """``x`` gated by :meth:`batch_conditions`: every op computed from the result (so every
+        gradient and update) waits for the check, which raises on a batch it cannot score."""
+        with tf.control_dependencies(data_checks.assertions(self.batch_conditions(x))):
+            return tf.nest.map_structure(tf.identity, x)
+
+    def checked_data(self, data):
+        """A step's ``data`` (``x`` or ``(x, y[, sample_weight])``) with ``x`` checked (:meth:`checked_batch`)."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        return keras.utils.pack_x_y_sample_weight(self.checked_batch(x), y, sample_weight)
 
     # --- data checks ---------------------------------------------------------------------------
     def fit(self, x=None, y=None, *args, **kwargs):
-        self.check_data(x)
+        self.check_data(x, kwargs.get("batch_size") or 32)  # Keras' default batch size
         if kwargs.get("validation_data") is not None:
             self.check_data(kwargs["validation_data"])
         if isinstance(x, tf.data.Dataset) and not args:
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras warns otherwise
-        return super().fit(x, y, *args, **kwargs)
+        with data_checks.data_errors():
+            return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self.check_data(x)
-        return super().evaluate(x, y, *args, **kwargs)
+        with data_checks.data_errors():
+            return super().evaluate(x, y, *args, **kwargs)
 
-    def check_data(self, x) -> None:
-        """Raise ``ValueError`` unless ``x`` is data this model can score.
+    def predict(self, x, *args, **kwargs):
+        self.check_data(x)
+        with data_checks.data_errors():
+            return super().predict(x, *args, **kwargs)
 
-        NumPy arrays and tensors are checked whole; a ``tf.data.Dataset`` by its first
-        batch. A ``(x, y)`` or ``(x, y, sample_weight)`` tuple is checked by its ``x``.
+    def check_data(self, x, batch_size: int | None = None) -> None:
+        """Raise ``ValueError`` unless ``x`` is data this model can score, before work starts.
+
+        NumPy arrays and tensors are checked whole; a ``tf.data.Dataset`` or a
+        ``keras.utils.PyDataset`` by its first batch (the traced steps check every batch); a
+        Python generator only batch by batch. A ``(x, y)`` or ``(x, y, sample_weight)`` tuple
+        is checked by its ``x``. With ``batch_size`` (or a batch's own size) a built model
+        also refuses a step too large for the machine's memory
+        (:func:`tfgen.data_checks.check_memory`).
         """
         if isinstance(x, tuple):
             x = x[0]
         if isinstance(x, tf.data.Dataset):
             for batch in x.take(1):
                 self.check_data(batch)
+        elif isinstance(x, keras.utils.PyDataset):
+            if x.num_batches != 0:
+                first = x[0]
+                self.check_data(first[0] if isinstance(first, tuple) else first)
+        elif isinstance(x, Iterator) or x is None:
+            return
         elif isinstance(x, dict):
             self.validate_inputs({key: np.asarray(value) for key, value in x.items()})
-        elif x is not None:
-            self.validate_inputs(check_numeric(np.asarray(x)))
+            batch_size = batch_size or len(next(iter(x.values())))
+        else:
+            x = check_numeric(np.asarray(x))
+            self.validate_inputs(x)
+            batch_size = min(batch_size or len(x), len(x))
+        if batch_size and self.built:
+            data_checks.check_memory(self, batch_size)
 
     def validate_inputs(self, x: np.ndarray | dict[str, np.ndarray]) -> None:
         """Raise ``ValueError`` if ``x`` (a NumPy batch, finite and numeric) is not data this
         model can score. Every subclass implements it."""
         raise NotImplementedError
 
-
-def check_numeric(x: np.ndarray) -> np.ndarray:
-    """``x`` if it is a numeric (or bool) array with finite values; ``ValueError`` otherwise."""
-    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
-        raise ValueError(f"Data must be numeric, got dtype {x.dtype}.")
-    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
-        raise ValueError(
-            f"Data contains {int(np.sum(~np.isfinite(x)))} NaN or infinite values; "
-            "clean or impute them before training."
-        )
-    return x
+    def batch_conditions(self, x):
+        """``[(ok, message)]``: scalar bool tensors a batch ``x`` must satisfy, checked inside
+        the traced steps (:func:`tfgen.data_checks.assertions`); by default every float value
+        is finite. Models add their likelihood's support."""
+        return [(data_checks.all_finite(value), data_checks.NOT_FINITE) for value in tf.nest.flatten(x)
+                if tf.as_dtype(value.dtype).is_floating]
 
 
 def scale_for_replicas(loss: tf.Tensor) -> tf.Tensor:

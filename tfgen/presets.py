@@ -22,14 +22,27 @@ download to a hash received through a separate channel; pinning a commit
 (``hf://owner/repo@<commit>``) does the same through the hub. :func:`upload` pushes a
 preset to the Hugging Face hub.
 
+A preset is untrusted input, so loading also guards against what a hash cannot:
+
+* a bare name is a registered preset first: a folder of the same name in the working
+  directory never shadows a shipped preset (pass ``./name`` for the folder);
+* the files are read once, hashed and copied into a private temporary folder, and the model
+  is built from that copy, so a file swapped after its check is never loaded;
+* ``files`` may list only ``config.json`` and ``model.weights.h5`` (no other path is hashed);
+* the model's config may not ask for more weights than its weights file holds
+  (:func:`tfgen.runs.load`), and JSON nested too deep is refused (:func:`tfgen.runs.read_json`).
+
 The model class must be registered with Keras (``register_keras_serializable``) when
 loading, i.e. its module imported; ``zoo.load`` does that for every zoo family.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import os
+import shutil
+import tempfile
 
 import keras
 
@@ -155,11 +168,12 @@ def resolve(preset: str, cache_dir: str | None = None, metadata_sha256: str | No
     """
     preset = str(preset)
     if hubs.is_handle(preset):
-        folder = hubs.download(preset, lambda metadata: list(_recorded_files(metadata)), cache_dir)
+        folder = hubs.download(preset, lambda path: list(_recorded_files(runs.read_json(path), path)),
+                               cache_dir)
+    elif is_registered_name(preset):
+        folder = registered()[preset]
     elif os.path.isdir(preset):
         folder = preset
-    elif preset in registered():
-        folder = registered()[preset]
     else:
         raise ValueError(
             f"Unknown preset {preset!r}: not a folder, a hub handle ({', '.join(hubs.PREFIXES)}) or a "
@@ -169,12 +183,17 @@ def resolve(preset: str, cache_dir: str | None = None, metadata_sha256: str | No
     return folder
 
 
+def is_registered_name(preset: str) -> bool:
+    """Whether ``preset`` is a bare registered name (no path separator), which wins over a folder."""
+    return os.sep not in preset and "/" not in preset and preset in registered()
+
+
 def verify(folder: str, metadata_sha256: str | None = None) -> dict:
     """Check every file of the preset in ``folder`` against its recorded sha256; return metadata.
 
     Raises:
         ValueError: ``folder`` holds no ``metadata.json``.
-        PresetIntegrityError: a hash is missing or differs.
+        PresetIntegrityError: a hash is missing or differs, or ``files`` lists other files.
         FileNotFoundError: a file the metadata lists is missing.
     """
     metadata_path = os.path.join(folder, METADATA)
@@ -182,13 +201,55 @@ def verify(folder: str, metadata_sha256: str | None = None) -> dict:
         raise ValueError(f"{folder} is not a tfgen preset: {METADATA} is missing.")
     if metadata_sha256 is not None:
         _check_hash(metadata_path, metadata_sha256)
-    recorded = _recorded_files(metadata_path)
+    metadata = read_metadata(folder)
+    recorded = _recorded_files(metadata, metadata_path)
     for name, expected in recorded.items():
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"Preset {folder} lacks {name}, listed in its {METADATA}.")
         _check_hash(path, expected)
     return read_metadata(folder)
+
+
+def _recorded_files(metadata, where):
+    """``metadata["files"]``: exactly the sha256 of :data:`HASHED_FILES`, or :class:`PresetIntegrityError`."""
+    recorded = metadata.get("files") if isinstance(metadata, dict) else None
+    if not isinstance(recorded, dict) or set(recorded) != set(HASHED_FILES) or not all(
+            isinstance(value, str) and len(value) == 64 for value in recorded.values()):
+        listed = sorted(recorded) if isinstance(recorded, dict) else recorded
+        raise PresetIntegrityError(f"{where}: 'files' must give the sha256 of exactly {list(HASHED_FILES)}, "
+                                   f"got {listed!r}; refusing to load.")
+    return recorded
+
+
+@contextlib.contextmanager
+def verified_copy(folder: str, metadata_sha256: str | None = None):
+    """A private temporary copy of the preset in ``folder``: each file is read once, hashed from
+    those bytes and written, so what is loaded is exactly what was checked (a file swapped in
+    ``folder`` after its check is never read). Raises as :func:`verify`."""
+    private = tempfile.mkdtemp(prefix="tfgen-preset-")
+    try:
+        _copy_file(folder, METADATA, private, metadata_sha256)
+        for name, expected in _recorded_files(read_metadata(private), os.path.join(folder, METADATA)).items():
+            _copy_file(folder, name, private, expected)
+        yield private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _copy_file(folder, name, private, expected):
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Preset {folder} lacks {name}.")
+    with open(path, "rb") as f:
+        raw = f.read()
+    actual = hashlib.sha256(raw).hexdigest()
+    if expected is not None and actual != expected:
+        raise PresetIntegrityError(
+            f"{path}: sha256 is {actual} but the preset records {expected}; the file is corrupted or "
+            "was modified, so the preset is refused and nothing was loaded.")
+    with open(os.path.join(private, name), "wb") as f:
+        f.write(raw)
 
 
 def read_metadata(folder: str) -> dict:
@@ -216,15 +277,17 @@ def load_preset(preset: str, compile: bool = True, cache_dir: str | None = None,
         ValueError: the model's class is not registered with Keras; and see :func:`resolve`.
     """
     folder = resolve(preset, cache_dir, metadata_sha256)
-    metadata = read_metadata(folder)
-    registered_name = runs.read_json(os.path.join(folder, runs.CONFIG))["model"].get("registered_name")
-    if keras.saving.get_registered_object(registered_name) is None:
-        raise ValueError(
-            f"Preset {preset!r} holds a {metadata.get('model_class', registered_name)}, which is not "
-            "registered with Keras: import the module that defines it first (zoo.load does this for "
-            "zoo models)."
-        )
-    model, _ = runs.load(folder)
+    with verified_copy(folder, metadata_sha256) as private:
+        metadata = read_metadata(private)
+        registered_name = (runs.read_json(os.path.join(private, runs.CONFIG)).get("model") or {}).get(
+            "registered_name")
+        if keras.saving.get_registered_object(registered_name) is None:
+            raise ValueError(
+                f"Preset {preset!r} holds a {metadata.get('model_class', registered_name)}, which is not "
+                "registered with Keras: import the module that defines it first (zoo.load does this for "
+                "zoo models)."
+            )
+        model, _ = runs.load(private)
     if compile:
         optimizers = {name: keras.optimizers.deserialize(metadata[name]) for name in OPTIMIZERS
                       if metadata.get(name)}
@@ -248,16 +311,6 @@ def upload(preset: str, handle: str, message: str | None = None, private: bool |
     if not os.path.isfile(os.path.join(folder, model_card.CARD)):
         model_card.write(folder, read_metadata(folder))
     return hubs.upload(folder, handle, message, private)
-
-
-def _recorded_files(metadata_path):
-    """``{file: sha256}`` recorded in a ``metadata.json``; every file loaded must be there."""
-    recorded = runs.read_json(metadata_path).get("files", {})
-    missing = [name for name in HASHED_FILES if name not in recorded]
-    if missing:
-        raise PresetIntegrityError(
-            f"{metadata_path} records no sha256 for {', '.join(missing)}; refusing to load.")
-    return recorded
 
 
 def _without_optimizer(model):

@@ -21,7 +21,10 @@ gives the weights an uninterrupted run would have (given data that are a functio
 epoch, :func:`tfgen.data.epoch_batches`). A batch whose loss is NaN or infinite, or an epoch
 that ends with non-finite weights, stops the run: that epoch is not checkpointed, no final
 weights are written, ``metrics.json`` says ``"status": "diverged"`` and :class:`DivergedError`
-is raised (the CLI exits 1).
+is raised (the CLI exits 1); so does a final figure passed to :meth:`Run.finish` that is not
+finite. A batch the model cannot score (:mod:`tfgen.data_checks`) stops the run before its
+update with a ``ValueError`` naming the epoch and batch; a new run that stops before its first
+checkpoint leaves no folder behind.
 
 Nothing here is pickled; ``config.json`` lets :func:`load` rebuild any registered model
 without knowing its class.
@@ -91,6 +94,7 @@ class Run:
         self.checkpoint, self.state = None, {"epoch": 0, "history": [], "train_seconds": 0.0}
         if os.path.exists(self.out) and not os.path.isdir(self.out):
             raise ValueError(f"--out {self.out} is a file, not a folder.")
+        self.created = not os.path.exists(self.out)
         if self.resume:
             self.checkpoint = latest_checkpoint(self.out, resume_epoch)
             self.state = read_json(os.path.join(self.checkpoint, CHECKPOINT_STATE))
@@ -163,8 +167,13 @@ class Run:
         drawn = [] if pictures is None else [summaries.Pictures(os.path.join(logs, "pictures"), pictures)]
         driver = [guard, *budget, checkpointer, keras.callbacks.TensorBoard(logs), *drawn]
         start = time.time()
-        model.fit(data, epochs=epochs, initial_epoch=first, steps_per_epoch=steps_per_epoch,
-                  validation_data=validation_data, verbose=verbose, callbacks=list(callbacks) + driver)
+        try:
+            model.fit(data, epochs=epochs, initial_epoch=first, steps_per_epoch=steps_per_epoch,
+                      validation_data=validation_data, verbose=verbose, callbacks=list(callbacks) + driver)
+        except ValueError as error:  # bad data or settings found by the model, before a batch's update
+            self._abandon(f"{error} Training stopped at {guard.position()}.")
+            raise ValueError(f"{error} Training stopped at {guard.position()}; nothing final was written.") \
+                from None
         self.train_seconds = state["train_seconds"] + time.time() - start
         self.history = checkpointer.history
         self.epochs_done = first + len(self.history) - len(state["history"])
@@ -179,8 +188,34 @@ class Run:
                    if last else "No epoch finished cleanly: lower the learning rate and start again."))
         return {key: [row.get(key) for row in self.history] for key in _columns(self.history)}
 
+    def _abandon(self, reason):
+        """After a failure: a new run with no checkpoint leaves nothing; otherwise metrics.json
+        records ``"status": "failed"`` beside the checkpoints kept."""
+        if not self.resume and not checkpoints(self.out):
+            if self.created:
+                shutil.rmtree(self.out, ignore_errors=True)
+            else:
+                for name in (LOGS, HISTORY, METRICS):
+                    path = os.path.join(self.out, name)
+                    if os.path.isdir(path):
+                        shutil.rmtree(path)
+                    elif os.path.exists(path):
+                        os.remove(path)
+        else:
+            update_metrics(self.out, status="failed", error=reason)
+
     def finish(self, model: keras.Model, **metrics) -> dict:
-        """Write the final ``config.json``, ``model.weights.h5`` and ``metrics.json``; return it."""
+        """Write the final ``config.json``, ``model.weights.h5`` and ``metrics.json``; return it.
+
+        Raises:
+            DivergedError: a figure in ``metrics`` is NaN or infinite (nothing final is
+                written; ``metrics.json`` says ``"status": "diverged"``).
+        """
+        bad = sorted(key for key, value in _flat_numbers(metrics) if not math.isfinite(value))
+        if bad:
+            update_metrics(self.out, status="diverged", diverged_at=f"the final figures ({', '.join(bad)})")
+            raise DivergedError(f"the final figures {', '.join(bad)} are not finite; nothing final was written "
+                                f"(the checkpoints in {self.out}/{CHECKPOINTS} are kept).")
         save(model, self.out, self.settings, self.family)
         last = ({key: value for key, value in self.history[-1].items() if key != "epoch"}
                 if self.history else {})
@@ -189,14 +224,28 @@ class Run:
             train_seconds=round(self.train_seconds, 1), final_train=last, **metrics)
 
 
-def _check_same_settings(recorded, settings, checkpoint):
+def _check_same_settings(recorded, settings, checkpoint, resumable=RESUMABLE, what="--resume continues the run"):
+    """``ValueError`` naming every setting outside ``resumable`` that differs from the recorded one."""
     changed = {key: (recorded.get(key), settings.get(key))
-               for key in set(recorded) | set(settings) if key not in RESUMABLE
+               for key in set(recorded) | set(settings) if key not in resumable
                and recorded.get(key) != settings.get(key)}
     if changed:
         details = ", ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in sorted(changed.items()))
-        raise ValueError(f"--resume continues the run of {checkpoint} with its own settings, but these "
+        raise ValueError(f"{what} of {checkpoint} with its own settings, but these "
                          f"differ: {details}. Start a new run (another --out) to change them.")
+
+
+def check_search_settings(out, settings, extendable=("max_trials",)):
+    """Record a search's ``settings`` in ``out/settings.json``, or refuse to continue a search
+    there whose recorded settings differ (besides how long and loudly it runs and ``extendable``):
+    its finished trials were scored by other rules and would be reported as the new best."""
+    settings = json.loads(json.dumps(settings))
+    path = os.path.join(out, "settings.json")
+    if os.path.exists(path):
+        _check_same_settings(read_json(path), settings, out, RESUMABLE | set(extendable),
+                             what="this search continues the one")
+    os.makedirs(out, exist_ok=True)
+    write_json(path, settings)
 
 
 class _NaNGuard(keras.callbacks.Callback):
@@ -205,10 +254,19 @@ class _NaNGuard(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self.diverged, self.where, self.loss, self.epoch = False, None, None, 0
+        self.diverged, self.where, self.loss, self.epoch, self.batch = False, None, None, 0, None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
+        self.epoch, self.batch = epoch, None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.batch = batch
+
+    def position(self):
+        """Where training is: ``"epoch 3, batch 17"``, or ``"its first batch"`` before any."""
+        if self.batch is None:
+            return f"epoch {self.epoch + 1}" if self.epoch else "its first batch"
+        return f"epoch {self.epoch + 1}, batch {self.batch + 1}"
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -363,23 +421,99 @@ def save(model: keras.Model, out: str, settings: dict, family: str | None = None
 
 
 def load(path: str) -> tuple[keras.Model, dict]:
-    """``(model, settings)`` of the run in ``path``, with its weights loaded, not compiled."""
+    """``(model, settings)`` of the run in ``path``, with its weights loaded, not compiled.
+
+    Raises:
+        FileNotFoundError: ``config.json`` or ``model.weights.h5`` is missing.
+        ValueError: ``config.json`` lacks ``model`` or ``settings``, names a class Keras does
+            not know, or asks for more weights than ``model.weights.h5`` holds
+            (:func:`check_sizes`); the weights do not fit the model.
+    """
     config_path, weights_path = os.path.join(path, CONFIG), os.path.join(path, WEIGHTS)
     for f in (config_path, weights_path):
         if not os.path.exists(f):
             raise FileNotFoundError(f"{path} is not a finished tfgen run: {f} is missing.")
     config = read_json(config_path)
-    model = keras.saving.deserialize_keras_object({**config["model"], "compile_config": None})
-    if not model.built:
-        model.build()
-    model.load_weights(weights_path)
+    missing = [key for key in ("model", "settings") if not isinstance(config.get(key), dict)]
+    if missing:
+        raise ValueError(f"{config_path} lacks {' and '.join(missing)}; it was not written by tfgen.")
+    name = config["model"].get("registered_name")
+    if keras.saving.get_registered_object(name) is None:
+        raise ValueError(f"{config_path} names the model class {name!r}, which Keras does not know "
+                         "(not a tfgen model, or its module is not imported).")
+    check_sizes(config["model"].get("config", {}), weights_path)
+    try:
+        model = keras.saving.deserialize_keras_object({**config["model"], "compile_config": None})
+        if not model.built:
+            model.build()
+        model.load_weights(weights_path)
+    except (TypeError, KeyError) as error:
+        raise ValueError(f"{path}: the model in {CONFIG} cannot be built or loaded ({type(error).__name__}: "
+                         f"{error}).") from None
     return model, config["settings"]
 
 
+def weight_count(weights_path):
+    """Numbers stored in a ``.weights.h5`` file, read from its headers only."""
+    import h5py
+
+    sizes = []
+    try:
+        with h5py.File(weights_path, "r") as f:
+            f.visititems(lambda _, item: sizes.append(item.size) if isinstance(item, h5py.Dataset) else None)
+    except OSError as error:
+        raise ValueError(f"{weights_path} is not a readable weights file ({error}).") from None
+    return sum(sizes)
+
+
+def check_sizes(model_config, weights_path):
+    """Refuse a model config that asks for more weights than ``weights_path`` holds, before
+    anything is built (a hostile ``hidden [[20000, 20000]]`` would take 10 GB).
+
+    Sizes in a config come as ints and lists of ints (an MLP's widths, an image shape); any
+    one int, and any two neighbours in a list (the matrix between two layers), bound the
+    weights the model has from below. Seeds and sample counts are not sizes.
+    """
+    stored = weight_count(weights_path)
+
+    def demands(value, key=""):
+        if key in ("seed", "k", "name") or isinstance(value, bool):
+            return
+        if isinstance(value, int):
+            yield value
+        elif isinstance(value, dict):
+            for child_key, child in value.items():
+                yield from demands(child, child_key)
+        elif isinstance(value, (list, tuple)):
+            ints = [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+            yield from (a * b for a, b in zip(ints, ints[1:]))
+            for child in value:
+                yield from demands(child, key)
+
+    try:
+        largest = max(demands(model_config), default=0)
+    except RecursionError:
+        raise ValueError(f"The config beside {weights_path} is nested too deep to be a tfgen model.") from None
+    if largest > stored:
+        raise ValueError(f"{weights_path} holds {stored} numbers, but its config asks for a layer of at "
+                         f"least {largest}; the config does not belong to these weights (refusing to build it).")
+
+
+MAX_JSON_BYTES = 64 << 20
+
+
 def read_json(file: str) -> Any:
-    """The JSON value in ``file``."""
-    with open(file) as f:
-        return json.load(f)
+    """The JSON value in ``file``; ``ValueError`` naming the file if it is not JSON, larger than
+    :data:`MAX_JSON_BYTES`, or nested too deep to parse."""
+    if os.path.getsize(file) > MAX_JSON_BYTES:
+        raise ValueError(f"{file} is larger than {MAX_JSON_BYTES >> 20} MB; not a tfgen file.")
+    try:
+        with open(file) as f:
+            return json.load(f)
+    except RecursionError:
+        raise ValueError(f"{file} is nested too deep to be a tfgen file.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{file} is not valid JSON ({error}).") from None
 
 
 def read_metrics(path: str) -> dict:
@@ -435,6 +569,15 @@ def _columns(rows):
 def _plain(value):
     value = np.asarray(value)
     return value.item() if value.size == 1 else value.tolist()
+
+
+def _flat_numbers(value, prefix=""):
+    """``(key, float)`` of every real number in a nested dict of metrics."""
+    if isinstance(value, dict):
+        for key, v in value.items():
+            yield from _flat_numbers(v, f"{prefix}{key}" if not prefix else f"{prefix}.{key}")
+    elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        yield prefix, float(value)
 
 
 def _finite(value):

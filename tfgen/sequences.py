@@ -37,6 +37,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfgen.data import read_npz as _read_arrays
+from tfgen.data import regular_file
+
 PIANO_LOW, PIANO_HIGH = 21, 108  # MIDI range of the 88 piano keys
 PIANO_KEYS = PIANO_HIGH - PIANO_LOW + 1
 JSB_FILE = "jsb_chorales.pickle"
@@ -102,7 +105,7 @@ def safe_load_pickle(path: str) -> Any:
 
     Raises ``ValueError`` naming the file if the pickle asks for anything else.
     """
-    with open(path, "rb") as f:
+    with open(regular_file(path), "rb") as f:
         raw = f.read()
     try:
         return RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
@@ -112,6 +115,9 @@ def safe_load_pickle(path: str) -> Any:
             f"lists, tuples, dicts and integers ({error}). It may try to run code; do not load "
             "it with pickle.load."
         ) from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError) as error:
+        raise ValueError(f"{path} is not a readable pickle (truncated or corrupt: "
+                         f"{type(error).__name__}: {error}).") from None
 
 
 def data_dir() -> str:
@@ -146,7 +152,11 @@ def load_jsb_rolls(split: str, path: str | None = None) -> list[np.ndarray]:
     raw = _read_jsb(os.path.abspath(path), os.path.getmtime(path))
     if not isinstance(raw, dict) or split not in raw:
         raise ValueError(f"{path} should hold a dict with keys {list(SPLITS)}.")
-    return [piano_roll(chorale) for chorale in raw[split]]
+    try:
+        return [piano_roll(chorale) for chorale in raw[split]]
+    except TypeError as error:
+        raise ValueError(f"{path}: split {split!r} is not a list of chorales, each a list of steps of MIDI "
+                         f"notes ({error}).") from None
 
 
 @functools.lru_cache(maxsize=2)
@@ -182,7 +192,7 @@ def dataset(frames: np.ndarray, lengths: np.ndarray, batch_size: int = 32, shuff
     lengths = np.asarray(lengths, dtype="int32")
     check_sequences(frames, lengths)
     ds = tf.data.Dataset.from_tensor_slices(
-        {"frames": frames, "mask": mask_from_lengths(lengths, frames.shape[1])}
+        {"frames": zero_padding(frames, lengths), "mask": mask_from_lengths(lengths, frames.shape[1])}
     )
     if shuffle:
         ds = ds.shuffle(len(frames), seed=seed, reshuffle_each_iteration=True)
@@ -247,6 +257,7 @@ def epoch_batches(frames: np.ndarray, lengths: np.ndarray, batch_size: int, seed
                 bucket.clear()
         return batches + [bucket for bucket in filling if bucket]
 
+    frames = zero_padding(frames, lengths)
     index = [batch for epoch in range(first_epoch, epochs) for batch in one_epoch(epoch)]
     table = {"frames": tf.constant(frames), "mask": tf.constant(mask_from_lengths(lengths, frames.shape[1]))}
 
@@ -270,15 +281,22 @@ def _buckets(lengths, buckets):
 
 
 def check_sequences(frames: np.ndarray, lengths: np.ndarray) -> None:
-    """``ValueError`` unless ``frames [n, T, D]`` are finite and ``lengths [n]`` lie in ``1..T``."""
+    """``ValueError`` unless ``frames [n, T, D]`` and ``lengths [n]`` (in ``1..T``) fit and the real
+    steps are finite; padding may hold anything (:func:`zero_padding` clears it)."""
     if frames.ndim != 3:
         raise ValueError(f"frames must have shape [n, T, D], got {frames.shape}.")
     if lengths.shape != (frames.shape[0],):
         raise ValueError(f"lengths must have shape [{frames.shape[0]}], got {lengths.shape}.")
     if np.any(lengths < 1) or np.any(lengths > frames.shape[1]):
         raise ValueError(f"lengths must lie in 1..{frames.shape[1]} (the padded length T).")
-    if not np.all(np.isfinite(frames)):
-        raise ValueError("frames contain NaN or infinite values.")
+    if not np.all(np.isfinite(zero_padding(frames, lengths))):
+        raise ValueError("frames contain NaN or infinite values in their real (unpadded) steps.")
+
+
+def zero_padding(frames, lengths):
+    """``frames`` with every step past its sequence's length set to 0 (users pad with 1e3 or -999)."""
+    real = mask_from_lengths(lengths, frames.shape[1])[..., None] > 0
+    return np.where(real, frames, 0.0).astype("float32")
 
 
 def load_jsb(split: str, batch_size: int = 32, shuffle: bool | None = None, seed: int | None = None,
@@ -301,15 +319,13 @@ def read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
 
     Raises ``FileNotFoundError`` for a missing file, ``ValueError`` if it lacks an array.
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} does not exist.")
-    with np.load(path, allow_pickle=False) as f:
-        missing = {"frames", "lengths"} - set(f.files)
-        if missing:
-            raise ValueError(
-                f"{path} lacks {sorted(missing)}; it needs 'frames' [n, T, D] and 'lengths' [n]."
-            )
-        return f["frames"], f["lengths"]
+    arrays = _read_arrays(path, ["frames", "lengths"])
+    frames, lengths = arrays["frames"], arrays["lengths"]
+    if not (np.issubdtype(frames.dtype, np.number) and np.issubdtype(lengths.dtype, np.integer)):
+        raise ValueError(f"{path}: frames must be numbers and lengths integers, got {frames.dtype} and "
+                         f"{lengths.dtype}.")
+    check_sequences(frames, lengths)
+    return frames, lengths
 
 
 def frame_mean(data: tf.data.Dataset) -> np.ndarray:

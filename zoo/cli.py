@@ -16,7 +16,7 @@
 Every ``train`` has the run driver's flags (:mod:`tfgen.runs`) with one meaning: ``--out``,
 ``--overwrite``, ``--resume``, ``--max-minutes``, ``--checkpoint-every``, ``--seed``,
 ``--verbose``. Exit status: 0 done, 2 bad input (one line on stderr, nothing written), 1 the
-work failed (a diverged run; its last good checkpoint is kept).
+work failed (a diverged run, whose last good checkpoint is kept; no network for a download).
 
 This module and the families' ``cli`` modules import no TensorFlow until a command runs, so
 ``--help`` answers at once.
@@ -109,7 +109,7 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as error:
         print(f"tfgen {command}: error: {error}", file=sys.stderr)
         return 2
-    except DivergedError as error:
+    except (DivergedError, ConnectionError) as error:  # the work failed (not the input)
         print(f"tfgen {command}: {error}", file=sys.stderr)
         return 1
     return 0

@@ -84,13 +84,27 @@ def register(verbs):
     upload.set_defaults(handler=upload_command)
 
 
+RUN_STATUSES = ("finished", "time_budget")  # a run folder with these is loaded as the user's own
+
+
 def load_model(source):
-    """``(model, settings, run_dir)``: a finished run folder (``run_dir`` set) or a preset (``None``)."""
+    """``(model, settings, run_dir)``: a finished run folder (``run_dir`` set) or a preset (``None``).
+
+    A bare registered preset name is the preset even if a folder of that name exists here; a
+    folder without ``metadata.json`` is loaded (unverified) only as a run that the run driver
+    finished (``metrics.json`` status ``finished`` or ``time_budget``).
+    """
     from tfgen import presets, runs
     from zoo import families
     from zoo import presets as zoo_presets
 
-    if os.path.isdir(source) and not os.path.exists(os.path.join(source, presets.METADATA)):
+    if not presets.is_registered_name(source) and os.path.isdir(source) and not os.path.exists(
+            os.path.join(source, presets.METADATA)):
+        status = runs.read_metrics(source).get("status")
+        if status not in RUN_STATUSES:
+            raise ValueError(f"{source} is neither a preset (no {presets.METADATA}) nor a finished run (its "
+                             f"metrics.json status is {status!r}, not one of {list(RUN_STATUSES)}); refusing "
+                             "to load it unchecked.")
         config_path = os.path.join(source, runs.CONFIG)
         if os.path.exists(config_path):  # register the family's model classes with Keras
             families.module(runs.read_json(config_path).get("family"), "model")
@@ -118,7 +132,7 @@ def evaluate_command(args):
     if args.every_nth is not None:
         if args.every_nth < 1:
             raise ValueError(f"--every-nth must be >= 1, got {args.every_nth}.")
-        dataset = dataset.unbatch().shard(args.every_nth, 0).batch(args.batch_size)
+        dataset = every_nth(dataset, args.every_nth, args.batch_size)
         key += f"_every{args.every_nth}"
     start = time.time()
     figures = family.measure(model, dataset, k, seed=args.seed, verbose=args.verbose)
@@ -134,6 +148,12 @@ def evaluate_command(args):
         runs.update_metrics(run_dir, **figures)
         print(f"-> {run_dir}/metrics.json")
     return value
+
+
+def every_nth(dataset, n, batch_size):
+    """Every ``n``-th example of a batched ``dataset``, batched again; padded, since a sequence
+    model's batches differ in length (zero frames under mask 0 are padding)."""
+    return dataset.unbatch().shard(n, 0).padded_batch(batch_size)
 
 
 def sample_command(args):

@@ -173,12 +173,12 @@ def _new_model(args, config, primary):
 def train(args):
     """Train a TopDownVAE (or, with ``--primary``, a SecondaryVAE) through the run driver;
     return the run's metrics."""
+    _check_args(args)  # the flags first: a bad one is refused before TensorFlow loads
     import keras
 
     from tfgen import data, runs
     from zoo.distortion import family
 
-    _check_args(args)
     spec = data.info(args.dataset)
     if spec.binary:
         raise ValueError(f"--dataset {args.dataset} has binary pixels; distortion-targeted VAEs model 8-bit "

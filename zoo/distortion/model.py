@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import blocks, objectives
+from tfgen import blocks, data_checks, objectives
 from tfgen.lagrangian import ConstrainedModel, Constraint
 from tfgen.model import LogWeights, SeedLike, log_weights_of
 from zoo.distortion.configs import CONFIGS, DistortionConfig
@@ -238,7 +238,16 @@ class TopDownVAE(ConstrainedModel):
             return mu
         return mu + math.sqrt(self.variance) * keras.random.normal(tf.shape(mu), seed=seed)
 
+    def batch_conditions(self, x):
+        """Pixels integers in 0..255 (traced, every batch)."""
+        pixels = tf.cast(x, "float32")
+        ok = tf.reduce_all((pixels >= 0.0) & (pixels <= 255.0) & tf.equal(pixels, tf.round(pixels)))
+        return [(ok, "a batch holds pixels that are not integers in 0..255 (NaN, scaled or out of range); "
+                     "pass raw uint8 images, the model dequantises them itself")]
+
     def validate_inputs(self, x: np.ndarray) -> None:
+        if isinstance(x, dict):
+            raise ValueError(data_checks.tfds_hint(sorted(x)))
         shape = self.config.image_shape
         if x.ndim != 4 or tuple(x.shape[1:]) != shape:
             raise ValueError(f"{type(self).__name__} expects images (batch,) + {shape}, got {x.shape}.")

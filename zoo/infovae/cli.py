@@ -99,15 +99,18 @@ def _pixels(images, spec):
 
 def train(args):
     """Train an InfoVAE / LagVAE through the run driver; return the run's metrics."""
+    _check_args(args)  # the flags first: a bad one is refused before TensorFlow loads
     import keras
 
     from tfgen import data, runs
     from zoo.infovae.family import FAMILY
-    from zoo.infovae.model import InfoVAE, LagVAE, paper_dual_optimizer, paper_optimizer
+    from zoo.infovae.model import InfoVAE, LagVAE, paper_dual_optimizer, paper_optimizer, unreachable_target
 
-    _check_args(args)
     spec = data.info(args.dataset)
     config = _config(args, spec)
+    problem = args.method == "lagvae" and unreachable_target(config, args.batch_size)
+    if problem:
+        raise ValueError(f"--e2: {problem}")
     settings = settings_of(args, config)
     run = runs.Run(args.out, settings, FAMILY.name, overwrite=args.overwrite, resume=args.resume)
     keras.utils.set_random_seed(args.seed)

@@ -89,6 +89,9 @@ class LagVAEConfig(InfoVAEConfig):
         super().__post_init__()
         self.lambda_min = check_float("lambda_min", self.lambda_min, 0.0, 1.0, strict=True)
         self.lambda_max = check_float("lambda_max", self.lambda_max, 1.0)
+        if self.e2 < 0:
+            raise ValueError(f"LagVAE's target e2 bounds 10000 x MMD^2, which is >= 0 in distribution; got "
+                             f"{self.e2!r}.")
 
     @staticmethod
     def check_e(name, value):

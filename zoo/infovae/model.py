@@ -33,6 +33,7 @@ authors' softplus MLPs and Bernoulli likelihood (:mod:`zoo.infovae.configs`). Op
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import keras
@@ -198,12 +199,35 @@ class LagVAE(InfoVAE):
 
     def __init__(self, name: str = "lagvae", **fields: Any):
         super().__init__(name=name, **fields)
+        self._warned_floor = False
+
+    def check_data(self, x, batch_size=None):
+        """As the base class, and warns (once) when the MMD target cannot bind at the batch size."""
+        super().check_data(x, batch_size)
+        size = batch_size or (len(x) if isinstance(x, np.ndarray) else None)
+        problem = size and not self._warned_floor and unreachable_target(self.config, size)
+        if problem:
+            self._warned_floor = True
+            warnings.warn(problem, stacklevel=3)
 
     def constraints(self) -> dict[str, Constraint]:
         """``E[C] <= e1`` and ``M <= e2``; multipliers start at 1, clipped to ``[lambda_min, lambda_max]``."""
         c = self.config
         bounds = {"initial": 1.0, "minimum": c.lambda_min, "maximum": c.lambda_max}
         return {"consistency": Constraint(c.e1, **bounds), "mmd": Constraint(c.e2, **bounds)}
+
+
+def unreachable_target(config, batch_size):
+    """A message if a LagVAE's MMD target ``e2`` is at or below the floor of its estimator at
+    ``batch_size`` (:func:`tfgen.divergences.mmd_floor`: the value ``M`` takes on average even when
+    ``q(z) = p(z)``), so the constraint can never bind; ``None`` otherwise."""
+    floor = MMD_SCALE * divergences.mmd_floor(config.latent, batch_size, config.kernel, config.mmd_estimator)
+    if config.e2 > floor:
+        return None
+    return (f"the MMD target e2 = {config.e2:g} is at or below {floor:.2f}, the value the {config.mmd_estimator} "
+            f"estimator takes on average at batch size {batch_size} even when q(z) = p(z): the constraint cannot "
+            "bind and its multiplier only climbs to lambda_max. Use a larger batch, the unbiased estimator or a "
+            "larger e2.")
 
 
 def mutual_information(model: InfoVAE, x: np.ndarray, batch_size: int = 1000, seed: int = 0) -> float:

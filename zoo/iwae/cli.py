@@ -136,6 +136,7 @@ def _optimizer(args):
 
 def train(args):
     """Train a VAE / IWAE through the run driver; return the run's metrics."""
+    _check_args(args)  # the flags first: a bad one is refused before TensorFlow loads
     import keras
     import numpy as np
 
@@ -144,7 +145,6 @@ def train(args):
     from zoo.iwae.family import FAMILY
     from zoo.iwae.model import IWAE
 
-    _check_args(args)
     spec = data.info(args.dataset)
     config = _config(args, spec)
     eval_k = tfgen_config.check_k(args.eval_k if args.eval_k is not None else config.k)
@@ -236,6 +236,7 @@ def tune(args):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
     spec = data.info(args.dataset)
+    runs.check_search_settings(args.out, settings_of(args))
     images = data.load_images(args.dataset, "train")
     mean = images.reshape(len(images), -1).mean(axis=0) / (1.0 if spec.binary else 255.0)
 

@@ -15,6 +15,7 @@ command line is ``tfgen preset build RUN --name NAME``.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -56,8 +57,11 @@ def build(run: str, name: str, k: int | None = None, directory: str | None = Non
     if os.path.abspath(directory) != zoo_presets.DIRECTORY and name in zoo_presets.shipped():
         raise ValueError(f"{name} is the name of a shipped preset, which would hide yours: choose another "
                          "--name.")
-    model, settings = runs.load(run)
     metrics = runs.read_metrics(run)
+    if metrics.get("status") not in ("finished", "time_budget"):
+        raise ValueError(f"{run} is not a finished run (metrics.json status {metrics.get('status')!r}); only "
+                         "finished runs become presets.")
+    model, settings = runs.load(run)
     family = families.of(model)
     run_config = runs.read_json(os.path.join(run, runs.CONFIG))
     optimizers = {name: run_config[name] for name in runs.OPTIMIZERS if run_config.get(name)}
@@ -95,6 +99,10 @@ def build(run: str, name: str, k: int | None = None, directory: str | None = Non
         evaluations.append(entry)
         print(f"{name}: test figure (k = {samples}{'' if examples is None else f', {examples} examples'}): "
               f"{entry['log_likelihood']:.3f} {family.unit}")
+    bad = [entry for entry in evaluations if not math.isfinite(entry["log_likelihood"])]
+    if bad:
+        raise ValueError(f"{run}'s test figure is {bad[0]['log_likelihood']} (k = {bad[0]['k']}); a preset needs a "
+                         "finite figure, so nothing was written.")
     folder = os.path.join(directory, name)
     metadata = presets.save_to_preset(model, folder, {
         "description": description,

@@ -51,13 +51,13 @@ def _check_args(args):
 
 def train(args):
     """Train a VRNN through the run driver and measure its test figures; return the run's metrics."""
+    _check_args(args)  # the flags first: a bad one is refused before TensorFlow loads
     import keras
 
     from tfgen import runs, sequences
     from zoo.vrnn.family import BUCKETS, FAMILY, load_arrays
     from zoo.vrnn.model import VRNN, paper_optimizer
 
-    _check_args(args)
     config = tfgen_config.from_arguments(args, VRNNConfig, CONFIGS)
     frames, lengths = load_arrays(args.dataset, "train")
     config = dataclasses.replace(config, input_dim=frames.shape[-1], seed=args.seed)

@@ -34,8 +34,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import evaluation, layers, objectives, sequences, smc
-from tfgen.model import LatentVariableModel, LogWeights, SeedLike, check_numeric
+from tfgen import data_checks, evaluation, layers, objectives, sequences, smc
+from tfgen.data_checks import check_numeric
+from tfgen.model import LatentVariableModel, LogWeights, SeedLike
 from zoo.vrnn.configs import CONFIGS, VRNNConfig
 
 INPUT_KEYS = ("frames", "mask")
@@ -51,10 +52,15 @@ class FilterResult(NamedTuple):
 
 
 def split_inputs(x: dict | tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """``(frames [batch, T, D], mask [batch, T])`` from a dict or a tensor (mask of ones)."""
+    """``(frames [batch, T, D], mask [batch, T])`` from a dict or a tensor (mask of ones).
+
+    Padded steps (mask 0) are set to zero, whatever they held (users pad with 1e3, -999 or
+    NaN): masked terms are multiplied by 0, and ``0 * inf`` would be NaN.
+    """
     frames = tf.convert_to_tensor(x["frames"] if isinstance(x, dict) else x)
     if isinstance(x, dict) and "mask" in x:
-        return frames, tf.cast(x["mask"], frames.dtype)
+        mask = tf.cast(x["mask"], frames.dtype)
+        return tf.where(mask[..., None] > 0, frames, tf.zeros_like(frames)), mask
     return frames, tf.ones(tf.shape(frames)[:2], frames.dtype)
 
 
@@ -225,23 +231,33 @@ class VRNN(LatentVariableModel):
 
     def validate_inputs(self, x):
         """Frames ``[batch, steps, input_dim]`` (binary for the Bernoulli emission), with an
-        optional 0/1 ``mask [batch, steps]`` when ``x`` is a dict of NumPy arrays."""
+        optional 0/1 ``mask [batch, steps]`` when ``x`` is a dict of NumPy arrays; padded steps
+        may hold anything (they are zeroed, :func:`split_inputs`)."""
         if isinstance(x, dict):
             unknown = sorted(set(x) - set(INPUT_KEYS))
             if "frames" not in x or unknown:
                 raise ValueError(f"VRNN inputs are a dict with 'frames' [batch, steps, D] and optionally "
                                  f"'mask' [batch, steps], got keys {sorted(x)}.")
-            frames = check_numeric(x["frames"])
+            frames = np.asarray(x["frames"])
         else:
             frames = x
         if frames.ndim != 3 or frames.shape[-1] != self.config.input_dim:
             raise ValueError(
                 f"VRNN expects frames of shape (batch, steps, {self.config.input_dim}), got {frames.shape}.")
-        self.emission.validate(frames)
         if isinstance(x, dict) and "mask" in x:
-            mask = x["mask"]
+            mask = np.asarray(x["mask"])
             if mask.shape != frames.shape[:2] or np.any((mask != 0) & (mask != 1)):
                 raise ValueError(f"mask must be 0/1 of shape {frames.shape[:2]}, got shape {mask.shape}.")
+            frames = np.where(mask[..., None] > 0, frames, 0)
+        self.emission.validate(check_numeric(frames))
+
+    def batch_conditions(self, x):
+        """The real steps' frames finite (binary for the Bernoulli emission), traced."""
+        frames, _ = split_inputs(x)
+        conditions = [(data_checks.all_finite(frames), data_checks.NOT_FINITE)]
+        if self.config.likelihood == "bernoulli":
+            conditions.append((data_checks.all_binary(frames), data_checks.NOT_BINARY))
+        return conditions
 
     # --- data-dependent initialisation and sampling ---------------------------------------
     def adapt(self, data: tf.data.Dataset) -> None:
