@@ -33,12 +33,20 @@ class ImageModel:
         self.likelihood = layers.likelihood(c.likelihood, c.dims, channels, scale=c.likelihood_scale)
 
     def build_blocks(self, latent):
-        """Build the blocks for ``latent`` units feeding the decoder; return the encoder's width."""
+        """Build the blocks (and a score-function baseline, if the estimator has one) for
+        ``latent`` units feeding the decoder; return the encoder's width."""
         dims = self.config.dims
+        if self.baseline is not None:
+            layers.build_once(self.baseline, (None, dims))
         layers.build_once(self.encoder, (None, dims))
         layers.build_once(self.decoder, (None, latent))
         layers.build_once(self.likelihood, self.decoder.compute_output_shape((None, latent)))
         return self.encoder.compute_output_shape((None, dims))[-1]
+
+    def inference_variables(self):
+        """The variables of ``q(z | x)``: the encoder network's and the posterior heads'
+        (``self.posteriors``)."""
+        return self.encoder.trainable_variables + [v for q in self.posteriors for v in q.trainable_variables]
 
     def flat(self, x):
         """``x`` as float32 rows ``[batch, h*w*c]`` (float32 log-densities under mixed precision too)."""
