@@ -271,15 +271,16 @@ class LatentVariableModel(keras.Model):
         :meth:`inference_variables` that of :func:`tfgen.estimators.dreg_inference`. Baselines'
         moving averages move, as in a training step; the weights do not.
         """
+        optimizer = getattr(self, "optimizer", None)  # None before compile()
         with tf.GradientTape(persistent=self.estimator == "dreg") as tape:
             outputs = self(x, training=True)
             loss = self.compute_loss(x, y, outputs, sample_weight, training=True)
-            scaled = self.optimizer.scale_loss(loss) if self.optimizer is not None else loss
+            scaled = optimizer.scale_loss(loss) if optimizer is not None else loss
             if self.estimator == "dreg":
                 value = estimators.dreg_inference(self.warmed_log_w(outputs), self.alpha)
-                inference_loss = -tf.reduce_mean(value * _weights(sample_weight, value))
-                if self.optimizer is not None:
-                    inference_loss = self.optimizer.scale_loss(scale_for_replicas(inference_loss))
+                inference_loss = scale_for_replicas(-tf.reduce_mean(value * _weights(sample_weight, value)))
+                if optimizer is not None:
+                    inference_loss = optimizer.scale_loss(inference_loss)
         variables = self.trainable_variables
         if self.estimator != "dreg":
             return loss, tape.gradient(scaled, variables), outputs

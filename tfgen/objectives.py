@@ -89,7 +89,8 @@ def bound_weights(log_w, alpha):
         return tf.ones_like(log_w) / tf.cast(tf.shape(log_w)[0], log_w.dtype)
     if alpha == -math.inf:
         return tf.one_hot(tf.argmax(log_w, axis=0), tf.shape(log_w)[0], axis=0, dtype=log_w.dtype)
-    return tf.nn.softmax((1.0 - alpha) * log_w, axis=0)
+    w = tf.cast(log_w, "float64")  # as renyi(): (1 - alpha) log_w can be large
+    return tf.cast(tf.nn.softmax((1.0 - alpha) * (w - tf.reduce_max(w, axis=0)), axis=0), log_w.dtype)
 
 
 def bound_alpha(name, alpha=None):
