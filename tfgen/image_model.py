@@ -36,11 +36,11 @@ class ImageModel:
         """Build the blocks (and a score-function baseline, if the estimator has one) for
         ``latent`` units feeding the decoder; return the encoder's width."""
         dims = self.config.dims
-        if self.baseline is not None:
-            layers.build_once(self.baseline, (None, dims))
         layers.build_once(self.encoder, (None, dims))
         layers.build_once(self.decoder, (None, latent))
         layers.build_once(self.likelihood, self.decoder.compute_output_shape((None, latent)))
+        if self.baseline is not None:  # last: the model's own initial weights do not depend on it
+            layers.build_once(self.baseline, (None, dims))
         return self.encoder.compute_output_shape((None, dims))[-1]
 
     def inference_variables(self):
