@@ -43,6 +43,12 @@ def _iwae_two_layers():
     return IWAE(image_shape=(4, 4, 1), layers=2, latent=(4, 2), hidden=((8,), (6,)), k=3, seed=0)
 
 
+def _sbn(**fields):
+    from zoo.sbn.model import SBN
+
+    return SBN(**{"image_shape": (4, 4, 1), "latent": (3,), "k": 3, "seed": 0, **fields})
+
+
 def _infovae(cls_name):
     from zoo.infovae import model
 
@@ -100,6 +106,12 @@ CASES = [
     Case("iwae", _iwae, lambda: binary((12, 16)), lambda: (binary((12, 16)) * 0.5, "binary"), "iwae"),
     Case("iwae_two_layers", _iwae_two_layers, lambda: binary((12, 16)),
          lambda: (binary((12, 3)), "shape"), "iwae"),
+    Case("iwae_renyi_dreg", lambda: _iwae(objective="renyi", alpha=0.5, estimator="dreg"),
+         lambda: binary((12, 16)), lambda: (binary((12, 16)) * 0.5, "binary"), "iwae"),
+    Case("sbn_nvil", _sbn, lambda: binary((12, 16)), lambda: (binary((12, 16)) * 0.5, "binary"), "sbn"),
+    Case("sbn_two_layers_vimco", lambda: _sbn(layers=2, latent=(4, 2), hidden=((8,), (6,)), objective="iwae",
+                                              estimator="vimco"),
+         lambda: binary((12, 16)), lambda: (binary((12, 3)), "shape"), "sbn"),
     Case("iwae_conv_gaussian", lambda: _iwae(encoder="conv", decoder="conv", likelihood="gaussian"), _grey,
          lambda: (np.full((12, 16), np.nan, "float32"), "NaN"), "iwae"),
     Case("infovae", lambda: _infovae("InfoVAE"), lambda: binary((12, 16)),

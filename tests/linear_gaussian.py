@@ -25,12 +25,24 @@ class LinearGaussian(LatentVariableModel):
     def build(self, input_shape=None):
         self.encoder.build((None, self.data_dim))
         self.likelihood.build((None, self.latent_dim))
+        if self.baseline is not None:
+            self.baseline.build((None, self.data_dim))
         self.built = True
+
+    def inference_variables(self):
+        return self.encoder.trainable_variables
+
+    def log_weights_at(self, x, eps):
+        """``log_w`` at the noise ``eps`` (``[..., batch, latent]``), ``z = mu + sigma eps``."""
+        loc, scale = self.encoder(x)
+        z = loc + scale * eps
+        return (self.likelihood.log_prob(x, *self.likelihood(z)) + layers.standard_normal_log_prob(z)
+                - self.encoder.log_prob(z, loc, scale))
 
     def log_weights(self, x, k, estimator="total", seed=None, training=False):
         seed = self.seed_generator if seed is None else seed
         params = self.encoder(x)
-        z = self.encoder.sample(*params, seed=seed, k=k)
+        z = objectives.samples(self.encoder.sample(*params, seed=seed, k=k), estimator)
         log_q = self.encoder.log_prob(z, *objectives.variational_parameters(params, estimator))
         log_p = layers.standard_normal_log_prob(z)
         log_px_z = self.likelihood.log_prob(x, *self.likelihood(z))

@@ -1,6 +1,6 @@
-"""Keras callbacks for latent-variable models: held-out multi-sample bounds and active units.
+"""Keras callbacks for latent-variable models: held-out multi-sample bounds, active units, KL warm-up.
 
-Both write their figures into the epoch's logs, so the run driver (:mod:`tfgen.runs`) puts
+They write their figures into the epoch's logs, so the run driver (:mod:`tfgen.runs`) puts
 them in ``history.csv``, TensorBoard and the checkpoints; place them before it.
 """
 from __future__ import annotations
@@ -106,3 +106,52 @@ class ActiveUnits(keras.callbacks.Callback):
             logs.update(values)
         if self.metrics_dir:
             runs.update_metrics(self.metrics_dir, active_units=counts, active_units_epoch=epoch + 1)
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """KL warm-up: the model's ``kl_weight`` rises linearly from 0 to 1 over ``epochs`` epochs.
+
+    ``beta = min(1, (epoch + batch / steps) / epochs)`` is set before every training batch (per
+    epoch when the steps per epoch are unknown) and logged as ``kl_weight`` (its value in the
+    epoch's last batch). The trained bound reads ``log p(x | z) + beta (log p(z) - log q(z | x))``
+    (:meth:`tfgen.model.LatentVariableModel.warmed_log_w`); logged bounds and evaluation use
+    ``beta = 1``. The weight is a function of the epoch and batch, so resumed runs continue the
+    ramp exactly. Sonderby et al. (2016), "Ladder Variational Autoencoders"; Mohamed's tutorial
+    ("Building Machines that Imagine and Reason", 2016) quotes "temperature on the
+    KL-divergence going from 0 to 1 within the first 200 epochs".
+
+    Raises ``ValueError`` (when set on a model) if ``epochs < 1`` or if the model's trained
+    objective does not read ``kl_weight`` (FIVO, the constrained models).
+    """
+
+    def __init__(self, epochs):
+        super().__init__()
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"KL warm-up lasts >= 1 epochs, got {epochs!r}.")
+        self.epochs, self.epoch, self.value = epochs, 0, 1.0
+
+    def set_model(self, model):
+        from tfgen.model import LatentVariableModel
+
+        cls = type(model)
+        if not isinstance(model, LatentVariableModel) or cls.objective is not LatentVariableModel.objective \
+                or cls.bound_of is not LatentVariableModel.bound_of:
+            raise ValueError(f"{cls.__name__} trains an objective that does not read the KL weight; "
+                             "KL warm-up applies to models training a bound of their log weights.")
+        super().set_model(model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        steps = self.params.get("steps") or 0
+        progress = self.epoch + (batch / steps if steps else 0.0)
+        self.value = min(1.0, progress / self.epochs)
+        self.model.kl_weight.assign(self.value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["kl_weight"] = self.value
+
+    def on_train_end(self, logs=None):
+        self.model.kl_weight.assign(1.0)

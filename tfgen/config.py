@@ -24,8 +24,15 @@ from typing import Any
 
 # Names of the blocks and estimators configs choose from (the classes live in tfgen.layers and
 # tfgen.objectives; the names are here so configs need no TensorFlow).
-BOUNDS = ("iwae", "vae", "elbo")
+BOUNDS = ("iwae", "vae", "elbo", "renyi")
+# Gradient estimators (tfgen.objectives, tfgen.estimators). ESTIMATORS: the two every model with
+# reparameterised latents has (where stop_gradient sits in log q); the others apply to the models
+# whose families list them.
 ESTIMATORS = ("total", "path")
+PATHWISE = ("total", "path", "dreg")
+SCORE_FUNCTION = ("reinforce", "reinforce_ma", "nvil", "vimco")
+DISCRETE = ("taylor", "concrete")  # binary latents only
+ALL_ESTIMATORS = PATHWISE + SCORE_FUNCTION + DISCRETE
 NETWORKS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_fixed")
 # Kernels and estimators of the maximum mean discrepancy (the functions live in tfgen.divergences);

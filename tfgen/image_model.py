@@ -38,12 +38,20 @@ class ImageModel:
         self.likelihood = layers.likelihood(c.likelihood, c.dims, channels, scale=c.likelihood_scale)
 
     def build_blocks(self, latent: int) -> int:
-        """Build the blocks for ``latent`` units feeding the decoder; return the encoder's width."""
+        """Build the blocks (and a score-function baseline, if the estimator has one) for
+        ``latent`` units feeding the decoder; return the encoder's width."""
         dims = self.config.dims
         layers.build_once(self.encoder, (None, dims))
         layers.build_once(self.decoder, (None, latent))
         layers.build_once(self.likelihood, self.decoder.compute_output_shape((None, latent)))
+        if self.baseline is not None:  # last: the model's own initial weights do not depend on it
+            layers.build_once(self.baseline, (None, dims))
         return self.encoder.compute_output_shape((None, dims))[-1]
+
+    def inference_variables(self) -> list:
+        """The variables of ``q(z | x)``: the encoder network's and the posterior heads'
+        (``self.posteriors``)."""
+        return self.encoder.trainable_variables + [v for q in self.posteriors for v in q.trainable_variables]
 
     def flat(self, x: tf.Tensor) -> tf.Tensor:
         """``x`` as float32 rows ``[batch, h*w*c]`` (float32 log-densities under mixed precision too)."""

@@ -4,7 +4,8 @@
   to a feature vector) and :class:`ConvDecoder` (a vector to feature maps).
 * Heads map features ``h`` to the parameters of a distribution over ``[..., units]`` and
   build the matching ``tfp.distributions`` object from those tensors (TFP as math only: no
-  ``tfp.layers``): the latent :class:`DiagonalGaussian`, the likelihoods
+  ``tfp.layers``): the latents :class:`DiagonalGaussian` and :class:`BernoulliLatent` (binary
+  units, with the Concrete relaxation), the likelihoods
   :class:`BernoulliLogits` and :class:`Gaussian`. Event shape is ``[units]``; sample
   dimensions come first, ``[k, batch, units]``, as in TFP. A likelihood head built on
   feature *maps* ``[n, height, width, c]`` projects each pixel's features (a 1x1
@@ -85,7 +86,7 @@ class MLP(keras.layers.Layer):
         return on_rows(stack, x)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)[:-1] + ((self.units[-1],) if self.units else ())
+        return tuple(input_shape)[:-1] + (self.units[-1] if self.units else input_shape[-1],)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": self.activation}
@@ -289,6 +290,73 @@ class DiagonalGaussian(_Head):
     def log_prob(self, x: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
         """``log N(x; loc, diag(scale^2))`` summed over the last axis."""
         return normal_log_prob(x, loc, scale)
+
+
+@_serializable
+class BernoulliLatent(_Head):
+    """Binary stochastic layer ``prod_i Bern(h_i; sigmoid(l_i))``, ``l = W f + b``: the units of a
+    sigmoid belief network (Neal 1992) and of Mohamed's tutorial's latent binary VAE.
+
+    Samples carry no pathwise gradient; :meth:`sample` wires the ``"taylor"`` estimator into
+    them, and :meth:`relaxed_sample` / :meth:`relaxed_log_prob` give the binary Concrete
+    relaxation (Maddison, Mnih & Teh 2017, "The Concrete Distribution", sec. 3.3 and app. B;
+    Jang, Gu & Poole 2017, "Gumbel-Softmax"): in logit space ``y = (l + L) / tau`` with
+    ``L ~ Logistic(0, 1)``, a reparameterised sample whose ``sigmoid(y)`` tends to the binary
+    ``h = [l + L > 0]`` as ``tau -> 0``.
+    """
+
+    def __init__(self, units, hidden=(), activation="tanh", **kwargs):
+        super().__init__(units, hidden, activation, **kwargs)
+        self.heads = {"logits": keras.layers.Dense(self.outputs, name="logits")}
+
+    def params(self, h):
+        return (self._float32(self.heads["logits"](h)),)
+
+    def distribution(self, logits):
+        return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype), 1)
+
+    @staticmethod
+    def unit_log_prob(h, logits):
+        """``log Bern(h_i; sigmoid(l_i))`` per unit, differentiable in ``h`` too: ``[..., units]``."""
+        return h * logits - tf.nn.softplus(logits)
+
+    @staticmethod
+    def log_prob(h, logits):
+        return tf.reduce_sum(BernoulliLatent.unit_log_prob(h, logits), axis=-1)
+
+    @staticmethod
+    def logistic_noise(logits, seed, k=None):
+        shape = tf.shape(logits) if k is None else tf.concat([[k], tf.shape(logits)], 0)
+        u = keras.random.uniform(shape, minval=1e-6, maxval=1.0 - 1e-6, seed=seed, dtype=logits.dtype)
+        return tf.math.log(u) - tf.math.log1p(-u)
+
+    @classmethod
+    def sample(cls, logits, seed, k=None, estimator="reinforce"):
+        """Binary sample ``h = [l + L > 0]`` (``[k, *logits.shape]`` if ``k``), as float.
+
+        For ``estimator="taylor"`` the sample is ``stop(h) + stop(h - 1/2) zero(log q(h_i))``:
+        its value is ``h`` and the gradient ``df/dh_i`` reaching it becomes
+        ``df/dh_i (h_i - 1/2) grad log q(h_i)``, the tutorial's Taylor-baseline estimator
+        (Gregor et al. 2014, eq. 23). Otherwise no gradient flows through ``h``.
+        """
+        logits_k = logits if k is None else tf.broadcast_to(logits, tf.concat([[k], tf.shape(logits)], 0))
+        h = tf.cast(logits_k + cls.logistic_noise(logits, seed, k) > 0.0, logits.dtype)
+        h = tf.stop_gradient(h)
+        if estimator == "taylor":
+            log_q = cls.unit_log_prob(h, logits_k)
+            h = h + tf.stop_gradient(h - 0.5) * (log_q - tf.stop_gradient(log_q))
+        return h
+
+    @classmethod
+    def relaxed_sample(cls, logits, seed, temperature, k=None):
+        """The Concrete relaxation's logit ``y = (l + L) / temperature`` (reparameterised)."""
+        return (logits + cls.logistic_noise(logits, seed, k)) / temperature
+
+    @staticmethod
+    def relaxed_log_prob(y, logits, temperature):
+        """``log`` density of ``y`` under the relaxation with ``logits`` and ``temperature``:
+        ``y ~ Logistic(l / tau, 1 / tau)`` per unit, summed: ``[...]``."""
+        return tf.reduce_sum(tfd.Logistic(logits / temperature, 1.0 / temperature).log_prob(y), axis=-1)
 
 
 def normal_log_prob(x: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:

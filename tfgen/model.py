@@ -10,6 +10,20 @@ below then work unchanged. Two hooks separate what is *logged* from what is *max
   by default the bound named at construction (:mod:`tfgen.objectives`), so Keras' ``loss``
   is ``-bound``. FIVO and the constrained models (:mod:`tfgen.lagrangian`) override only it.
 
+The gradient estimator named at construction acts in three places, so no model copies it:
+``log_weights(..., estimator)`` places ``stop_gradient`` (``total``, ``path``, ``dreg``; the
+score-function estimators stop the samples, :func:`tfgen.objectives.samples`; binary layers
+wire ``taylor`` and ``concrete`` into their samples); :meth:`~LatentVariableModel.estimator_terms`
+adds the zero-valued score-function surrogates and trains the baselines
+(:mod:`tfgen.estimators`); and :meth:`~LatentVariableModel.train_step` gives DReG's two
+variable groups their own gradients. :meth:`~LatentVariableModel.loss_and_gradients` returns
+the gradient a step applies, for measuring estimators.
+
+KL warm-up: the non-trainable ``kl_weight`` (1 by default; moved by
+:class:`tfgen.callbacks.KLWarmup`) scales ``log p(z) - log q(z | x)`` inside the trained bound,
+``log_w_beta = log p(x | z) + beta (log p(z) - log q(z | x))`` (Sonderby et al. 2016; the
+tutorial's footnote: "temperature on the KL-divergence going from 0 to 1").
+
 Logged metrics (one set of keys across the zoo, per-example averages in nats): ``loss``,
 ``elbo``, ``iwae_k{k}``, ``reconstruction`` (``E_q log p(x|z)``), ``kl`` and ``kl_{layer}``
 (Monte Carlo ``E_q[log q - log p]`` per stochastic layer); families add their own
@@ -36,7 +50,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import backend, data_checks, objectives, presets, seeds  # noqa: F401  (backend: checks Keras)
+from tfgen import backend, data_checks, estimators, objectives, presets, seeds  # noqa: F401  (backend: checks Keras)
+from tfgen.config import SCORE_FUNCTION
 from tfgen.data_checks import check_numeric  # noqa: F401  (re-exported: models' validate_inputs use it)
 
 KERAS_ARGUMENTS = ("name", "trainable", "dtype")
@@ -74,11 +89,15 @@ class LatentVariableModel(keras.Model):
         latent_names: names of the stochastic layers, in the order ``log_weights`` reports
             them (they name the ``kl_{layer}`` metrics).
         k: importance samples per example during training and evaluation.
-        bound: the bound trained, a key of :data:`tfgen.objectives.BOUNDS`.
-        estimator: gradient estimator, a key of :data:`tfgen.objectives.ESTIMATORS`.
+        bound: the bound trained: ``"elbo"`` (= ``"vae"``), ``"iwae"`` or ``"renyi"``
+            (:func:`tfgen.objectives.get_bound`).
+        estimator: gradient estimator, one of :data:`tfgen.config.ALL_ESTIMATORS` (those a model
+            supports are its family's choices); ``"vimco"`` needs ``k >= 2``.
         seed: seed of the model's initial weights and sampling noise: the same seed gives the
             same model in any process (:mod:`tfgen.seeds`); ``None`` follows Keras' global
             seed (``keras.utils.set_random_seed``).
+        alpha: the Renyi bound's alpha (``bound="renyi"`` only).
+        baseline_hidden: hidden units of NVIL's baseline network (``estimator="nvil"``).
         **kwargs: Keras' ``name``, ``trainable``, ``dtype``.
 
     Subclasses set ``config_class`` (their hyper-parameter dataclass) and ``configs`` (a
@@ -96,16 +115,29 @@ class LatentVariableModel(keras.Model):
             cls.__init__ = seeds.seeded_construction(cls.__dict__["__init__"])
 
     def __init__(self, latent_names: Sequence[str], k: int = 1, bound: str = "iwae", estimator: str = "total",
-                 seed: int | None = None, **kwargs: Any):
+                 seed: int | None = None, alpha: float | None = None, baseline_hidden: Sequence[int] = (100,),
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.k = objectives.check_k(k)
         self.bound_name = bound
-        self.bound = objectives.get_bound(bound)
+        self.bound = objectives.get_bound(bound, alpha)
+        self.alpha = objectives.bound_alpha(bound, alpha)
         self.estimator = objectives.check_estimator(estimator)
+        if estimator == "vimco" and self.k < 2:
+            raise ValueError("VIMCO's leave-one-out baseline needs k >= 2 samples per example, got k=1.")
+        self.baseline = (estimators.Baseline(estimator == "nvil", baseline_hidden, name="baseline")
+                         if estimator in ("reinforce_ma", "nvil") else None)
         self.seed = seed
         self.latent_names = tuple(latent_names)
         self.seed_generator = seeds.ReplicaSeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
+        # Not a Keras weight (saved files keep their layout): a schedule, set by KLWarmup each step.
+        self._kl_weight = [tf.Variable(1.0, trainable=False, name="kl_weight")]
+
+    @property
+    def kl_weight(self):
+        """The KL warm-up weight ``beta`` (a non-trainable ``tf.Variable``, 1 unless a callback moves it)."""
+        return self._kl_weight[0]
 
     # --- configuration -----------------------------------------------------------------------
     @classmethod
@@ -180,9 +212,16 @@ class LatentVariableModel(keras.Model):
         return (["elbo", f"iwae_k{self.k}", "reconstruction", "kl"]
                 + [f"kl_{layer}" for layer in self.latent_names])
 
+    def warmed_log_w(self, outputs) -> tf.Tensor:
+        """``log_w_beta = log_w - (1 - beta) (log p(z) - log q(z | x))``, ``[k, batch]``: the log
+        weights the trained bound reads, ``log_w`` itself when ``kl_weight`` is 1."""
+        lw = log_weights_of(outputs)
+        return lw.log_w - (1.0 - tf.cast(self.kl_weight, lw.log_w.dtype)) * (lw.log_w - lw.log_px_z)
+
     def bound_of(self, outputs) -> tf.Tensor:
-        """The per-example training bound ``[batch]`` of ``outputs`` (the result of ``call``)."""
-        return self.bound(log_weights_of(outputs).log_w)
+        """The per-example training bound ``[batch]`` of ``outputs`` (the result of ``call``),
+        over the KL-warmed log weights (:meth:`warmed_log_w`)."""
+        return self.bound(self.warmed_log_w(outputs))
 
     def objective(self, outputs) -> tf.Tensor:
         """The per-example value training maximises, ``[batch]``: :meth:`bound_of` by default."""
@@ -200,24 +239,99 @@ class LatentVariableModel(keras.Model):
             **{f"kl_{layer}": kl for layer, kl in kls.items()},
         }
 
+    def estimator_terms(self, x, outputs, training=False):
+        """Zero-valued per-example terms ``[batch]`` that complete a score-function estimator.
+
+        ``sum_k stop(l_k - b_k) grad log q_k`` with the bound of :meth:`warmed_log_w` as the
+        learning signal and the estimator's control variate (:mod:`tfgen.estimators`), minus
+        NVIL's baseline regression loss; ``None`` for the other estimators. Moves the
+        baselines' moving averages when ``training``.
+        """
+        if self.estimator not in SCORE_FUNCTION:
+            return None
+        lw = log_weights_of(outputs)
+        log_w = self.warmed_log_w(lw)
+        log_q = tf.add_n(list(lw.log_qz.values()))
+        if self.estimator == "vimco":
+            return estimators.score_function(log_q, estimators.leave_one_out(log_w, self.bound))
+        signal = self.bound(log_w)
+        if self.baseline is None:
+            return estimators.score_function(log_q, signal[None])
+        centred, regression = self.baseline.centre(signal, self.baseline_inputs(x), training)
+        return estimators.score_function(log_q, centred[None]) - estimators.zero_valued(regression)
+
+    def baseline_inputs(self, x):
+        """What NVIL's baseline network reads: ``x`` as float32 rows ``[batch, features]``."""
+        x = tf.cast(x, "float32")
+        return tf.reshape(x, [tf.shape(x)[0], -1])
+
+    def inference_variables(self):
+        """The variables of ``q(z | x)``: DReG gives them their own gradient, and estimator
+        comparisons group gradients by them. Models offering ``"dreg"`` implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not declare its inference network "
+                                  "(inference_variables), which DReG needs.")
+
+    def train_step(self, data):
+        """Keras' step on the checked batch (:meth:`checked_data`), except for DReG: the generative
+        and inference variables take the gradients of different surrogates (:meth:`loss_and_gradients`)."""
+        data = self.checked_data(data)
+        if self.estimator != "dreg":
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        loss, gradients, outputs = self.loss_and_gradients(x, y, sample_weight)
+        self._loss_tracker.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync,
+                                        sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return self.compute_metrics(x, y, outputs, sample_weight)
+
+    def loss_and_gradients(self, x, y=None, sample_weight=None):
+        """``(loss, gradients, outputs)`` of one training batch: the gradients (one per
+        ``self.trainable_variables``, ``None`` where a variable gets none) a step applies.
+
+        Under ``"dreg"`` the generative variables take the gradient of the loss and those of
+        :meth:`inference_variables` that of :func:`tfgen.estimators.dreg_inference`. Baselines'
+        moving averages move, as in a training step; the weights do not.
+        """
+        optimizer = getattr(self, "optimizer", None)  # None before compile()
+        with tf.GradientTape(persistent=self.estimator == "dreg") as tape:
+            outputs = self(x, training=True)
+            loss = self.compute_loss(x, y, outputs, sample_weight, training=True)
+            scaled = optimizer.scale_loss(loss) if optimizer is not None else loss
+            if self.estimator == "dreg":
+                value = estimators.dreg_inference(self.warmed_log_w(outputs), self.alpha)
+                inference_loss = scale_for_replicas(-tf.reduce_mean(value * _weights(sample_weight, value)))
+                if optimizer is not None:
+                    inference_loss = optimizer.scale_loss(inference_loss)
+        variables = self.trainable_variables
+        if self.estimator != "dreg":
+            return loss, tape.gradient(scaled, variables), outputs
+        inference = {id(v) for v in self.inference_variables()}
+        generative = [v for v in variables if id(v) not in inference]
+        by_id = dict(zip(map(id, generative), tape.gradient(scaled, generative)))
+        inference_variables = [v for v in variables if id(v) in inference]
+        by_id.update(zip(map(id, inference_variables), tape.gradient(inference_loss, inference_variables)))
+        del tape
+        return loss, [by_id[id(v)] for v in variables], outputs
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training: bool = True) -> tf.Tensor:
-        """``-mean(sample_weight * objective)`` plus any ``add_loss`` terms, scaled for replicas;
-        updates the trackers with :meth:`track` (weighted by ``sample_weight``)."""
+        """``-mean(sample_weight * (objective + estimator_terms))`` plus any ``add_loss`` terms,
+        scaled for replicas; updates the trackers with :meth:`track` (weighted by
+        ``sample_weight``). The estimator terms are zero-valued: the loss is ``-objective``."""
         weights = None if sample_weight is None else tf.reshape(tf.cast(sample_weight, "float32"), [-1])
         for name, value in self.track(y_pred).items():
             value = tf.convert_to_tensor(value)
             self.trackers[name].update_state(value, sample_weight=weights if value.shape.rank else None)
         value = self.objective(y_pred)
+        terms = self.estimator_terms(x, y_pred, training)
+        if terms is not None:
+            value = value + terms
         if weights is not None:
             value = value * tf.cast(weights, value.dtype)
         loss = -tf.reduce_mean(value)
         if self.losses:
             loss = loss + tf.add_n(self.losses)
         return scale_for_replicas(loss)
-
-    def train_step(self, data):
-        return super().train_step(self.checked_data(data))
 
     def test_step(self, data):
         return super().test_step(self.checked_data(data))
@@ -300,6 +414,13 @@ class LatentVariableModel(keras.Model):
         is finite. Models add their likelihood's support."""
         return [(data_checks.all_finite(value), data_checks.NOT_FINITE) for value in tf.nest.flatten(x)
                 if tf.as_dtype(value.dtype).is_floating]
+
+
+def _weights(sample_weight, like):
+    """``sample_weight`` as ``[batch]`` in ``like``'s dtype, or 1."""
+    if sample_weight is None:
+        return tf.ones([], like.dtype)
+    return tf.cast(tf.reshape(sample_weight, [-1]), like.dtype)
 
 
 def scale_for_replicas(loss: tf.Tensor) -> tf.Tensor:

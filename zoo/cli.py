@@ -6,6 +6,7 @@
     tfgen train vrnn --objective fivo --k 4 --out runs/fivo
     tfgen train infovae --method lagvae --e1 140 --e2 3 --out runs/lagvae
     tfgen train distortion --gamma 10 --out runs/dt_g10
+    tfgen train sbn --config vimco200 --out runs/sbn_vimco          # binary latents, VIMCO
     tfgen evaluate runs/iwae --k 5000          # a run folder or a preset: its family is known
     tfgen sample iwae_binarized_mnist_k50_l1 --out grid.png
     tfgen list                                 # presets: shipped and yours ($TFGEN_HOME/presets)

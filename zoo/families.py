@@ -18,6 +18,8 @@ family          models                            test figure (:meth:`Family.mea
                                                   constraints' measures
 ``distortion``  TopDownVAE, SecondaryVAE          the ELBO with dequantisation, nats per image,
                                                   with bits/dim, distortion and rate
+``sbn``         SBN (Mnih & Gregor 2014), binary  ``log p(x)`` by the IWAE_k estimate, nats
+                latents                           per image (k = 5000)
 ==============  ================================  =============================================
 
 This module imports no TensorFlow: the command line reads the registry to build its help.
@@ -39,7 +41,7 @@ if TYPE_CHECKING:  # annotations only: this module imports no TensorFlow
 
     from tfgen.config import Registry
 
-NAMES = ("iwae", "vrnn", "infovae", "distortion")
+NAMES = ("iwae", "vrnn", "infovae", "distortion", "sbn")
 
 
 def module(family: str, part: str) -> types.ModuleType:

@@ -53,3 +53,31 @@ def test_active_units_callback_logs_counts_per_layer():
     counts, _, _ = activity.measure()
     assert set(counts) == {"z1", "z2"} and 0 <= counts["z1"] <= 4 and 0 <= counts["z2"] <= 3
     assert history.history["active_units_z1"] == [counts["z1"]]
+
+
+def test_kl_warmup_ramps_the_weight_the_objective_reads_and_logs_it():
+    model, x = linear_gaussian.make(seed=0, n=60, bound="elbo")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    outputs = model.log_weights(x, 1, seed=2)
+    model.kl_weight.assign(0.0)  # beta = 0: the bound is the reconstruction term alone
+    np.testing.assert_allclose(model.objective(outputs), outputs.log_px_z[0], rtol=1e-6)
+    seen = []
+    spy = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(
+        float(model.kl_weight.numpy())))
+    history = model.fit(x, batch_size=20, epochs=3, verbose=0, callbacks=[callbacks.KLWarmup(2), spy])
+    np.testing.assert_allclose(seen, [min(1.0, step / 6) for step in range(9)], atol=1e-7)  # 3 steps/epoch
+    np.testing.assert_allclose(history.history["kl_weight"], [2 / 6, 5 / 6, 1.0], atol=1e-7)
+    assert float(model.kl_weight.numpy()) == 1.0
+    # A resumed run continues the ramp from its epoch.
+    model.fit(x, batch_size=20, epochs=2, initial_epoch=1, verbose=0, callbacks=[callbacks.KLWarmup(4), spy])
+    np.testing.assert_allclose(seen[9:12], [0.25, 0.25 + 1 / 12, 0.25 + 2 / 12], atol=1e-7)
+
+
+def test_kl_warmup_refuses_objectives_that_do_not_read_it():
+    from zoo.vrnn.model import VRNN
+
+    with pytest.raises(ValueError, match="KL warm-up lasts >= 1 epochs"):
+        callbacks.KLWarmup(0)
+    fivo = VRNN(input_dim=3, rnn_units=4, latent=2, features=4, k=2, objective="fivo", seed=0)
+    with pytest.raises(ValueError, match="does not read the KL weight"):
+        callbacks.KLWarmup(2).set_model(fivo)

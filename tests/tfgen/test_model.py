@@ -58,4 +58,6 @@ def test_constructor_refuses_bad_settings():
     with pytest.raises(ValueError, match="Unknown objective"):
         linear_gaussian.LinearGaussian(bound="rws")
     with pytest.raises(ValueError, match="Unknown gradient estimator"):
-        linear_gaussian.LinearGaussian(estimator="reinforce")
+        linear_gaussian.LinearGaussian(estimator="rebar")
+    with pytest.raises(ValueError, match="needs k >= 2"):
+        linear_gaussian.LinearGaussian(estimator="vimco", k=1)

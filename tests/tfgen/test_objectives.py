@@ -72,7 +72,43 @@ def test_bad_k_is_refused(k):
 
 
 def test_unknown_names_are_refused():
-    with pytest.raises(ValueError, match="Unknown objective 'renyi'"):
+    with pytest.raises(ValueError, match="Unknown objective 'rws'"):
+        objectives.get_bound("rws")
+    with pytest.raises(ValueError, match="Renyi bound needs alpha"):
         objectives.get_bound("renyi")
-    with pytest.raises(ValueError, match="Unknown gradient estimator 'dreg'"):
-        objectives.check_estimator("dreg")
+    with pytest.raises(ValueError, match="alpha < inf"):
+        objectives.get_bound("renyi", alpha=float("nan"))
+    with pytest.raises(ValueError, match="Unknown gradient estimator 'rebar'"):
+        objectives.check_estimator("rebar")
+    for name in ("renyi", "iwae", "elbo"):
+        assert callable(objectives.get_bound(name, alpha=0.3))
+    for name in ("dreg", "reinforce", "vimco", "taylor"):
+        assert objectives.check_estimator(name) == name
+
+
+LOG_W = tf.constant(np.random.default_rng(0).normal(-90.0, 1.5, (6, 9)), "float32")
+
+
+def test_renyi_limits_hold_to_1e5():
+    elbo, iwae, top = objectives.elbo(LOG_W), objectives.iwae(LOG_W), tf.reduce_max(LOG_W, axis=0)
+    np.testing.assert_allclose(objectives.renyi(LOG_W, 0.0), iwae, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(objectives.renyi(LOG_W, 1.0), elbo)
+    np.testing.assert_array_equal(objectives.renyi(LOG_W, -np.inf), top)
+    for alpha in (1.0 - 1e-6, 1.0 + 1e-6):  # continuous at 1: no cancellation in float32 inputs
+        np.testing.assert_allclose(objectives.renyi(LOG_W, alpha), elbo, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(objectives.renyi(LOG_W, -1e7), top, atol=1e-5, rtol=0)
+    # Away from the limits the gaps are real: the checks above can fail.
+    assert np.min(objectives.renyi(LOG_W, 0.99) - elbo) > 1e-4
+    assert np.min(top - objectives.renyi(LOG_W, -100.0)) > 1e-4
+
+
+def test_renyi_is_non_increasing_in_alpha_and_its_gradient_is_the_normalised_weights():
+    alphas = [-np.inf, -5.0, -1.0, 0.0, 0.3, 0.7, 1.0, 2.0]
+    values = np.stack([objectives.renyi(LOG_W, a).numpy() for a in alphas])
+    assert np.all(np.diff(values, axis=0) <= 1e-5)
+    for alpha in alphas:
+        with tf.GradientTape() as tape:
+            tape.watch(LOG_W)
+            total = tf.reduce_sum(objectives.renyi(LOG_W, alpha))
+        np.testing.assert_allclose(tape.gradient(total, LOG_W), objectives.bound_weights(LOG_W, alpha),
+                                   atol=1e-6)

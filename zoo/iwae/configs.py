@@ -14,16 +14,20 @@ import dataclasses
 
 from tfgen.config import (
     BOUNDS,
-    ESTIMATORS,
+    PATHWISE,
+    SCORE_FUNCTION,
     ImageConfig,
     Registry,
     check_choice,
+    check_float,
     check_int,
     check_k,
     check_layer_sizes,
     check_sizes,
     field,
 )
+
+ESTIMATORS = PATHWISE + SCORE_FUNCTION
 
 # Burda et al. (2016, sec. 5): latent units and the hidden layers below each stochastic layer.
 ARCHITECTURES = {
@@ -44,10 +48,15 @@ class IWAEConfig(ImageConfig):
                           "';' between layers (Burda et al.: 200,200 or 200,200;100,100); the decoder "
                           "mirrors them")
     k: int = field(1, "importance samples per example in training (Burda et al.: 1, 5 or 50)")
-    objective: str = field("iwae", "bound trained: iwae (Burda et al. eq. 8) or vae / elbo (the mean of "
-                           "k single-sample ELBOs)", choices=BOUNDS)
-    estimator: str = field("total", "gradient estimator: total (reparameterised) or path (the path "
-                           "derivative of Roeder, Wu & Duvenaud 2017)", choices=ESTIMATORS)
+    objective: str = field("iwae", "bound trained: iwae (Burda et al. eq. 8), vae / elbo (the mean of "
+                           "k single-sample ELBOs) or renyi (Li & Turner 2016, with --alpha)", choices=BOUNDS)
+    alpha: float = field(0.5, "alpha of the renyi objective: 1 is the ELBO, 0 the IWAE bound; lower is "
+                         "tighter, a lower bound for alpha >= 0")
+    estimator: str = field("total", "gradient estimator: total (reparameterised), path (Roeder, Wu & "
+                           "Duvenaud 2017), dreg (Tucker et al. 2019), or a score function: reinforce, "
+                           "reinforce_ma (moving-average baseline), nvil (Mnih & Gregor 2014), vimco (Mnih "
+                           "& Rezende 2016, k >= 2); see docs/estimators.md",
+                           choices=ESTIMATORS)
     seed: int = field(None, "seed of the model's sampling noise (set from the run's --seed)", flag=False)
 
     def __post_init__(self):
@@ -67,7 +76,10 @@ class IWAEConfig(ImageConfig):
             raise ValueError(f"layers={self.layers} needs that many hidden stacks, got hidden={self.hidden}.")
         self.k = check_k(self.k)
         check_choice("objective", self.objective, BOUNDS)
+        self.alpha = check_float("alpha", self.alpha)
         check_choice("estimator", self.estimator, ESTIMATORS)
+        if self.estimator == "vimco" and self.k < 2:
+            raise ValueError("estimator vimco (a leave-one-out baseline) needs k >= 2.")
 
 
 CONFIGS = Registry(

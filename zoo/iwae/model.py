@@ -42,8 +42,8 @@ class IWAE(ImageModel, LatentVariableModel):
         config, keras_kwargs = self.configure(fields)
         self.config = c = config
         names = [f"z{i + 1}" for i in range(c.layers)]
-        super().__init__(names, k=c.k, bound=c.objective, estimator=c.estimator, seed=c.seed, name=name,
-                         **keras_kwargs)
+        super().__init__(names, k=c.k, bound=c.objective, estimator=c.estimator, seed=c.seed, alpha=c.alpha,
+                         name=name, **keras_kwargs)
         self.make_blocks(c.hidden[0], tuple(reversed(c.hidden[0])))
         # q(z_1 | x) reads the encoder's features; q(z_l | z_{l-1}) and p(z_l | z_{l+1}) are
         # stochastic MLP layers with the hidden sizes of the layer above.
@@ -88,7 +88,7 @@ class IWAE(ImageModel, LatentVariableModel):
         log_qz, log_pz, zs = {}, {}, []
         for i, (name, q) in enumerate(zip(self.latent_names, self.posteriors)):
             params = encoded if i == 0 else q(zs[-1])
-            z = q.sample(*params, seed=seed, k=k if i == 0 else None)
+            z = objectives.samples(q.sample(*params, seed=seed, k=k if i == 0 else None), estimator)
             log_qz[name] = q.log_prob(z, *objectives.variational_parameters(params, estimator))
             zs.append(z)
         log_pz[self.latent_names[-1]] = layers.standard_normal_log_prob(zs[-1])
