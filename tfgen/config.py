@@ -24,6 +24,9 @@ BOUNDS = ("iwae", "vae", "elbo")
 ESTIMATORS = ("total", "path")
 NETWORKS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_fixed")
+# q(z | x) of the first stochastic layer (tfgen.flows): a diagonal Gaussian, or one pushed through a
+# planar flow or an inverse autoregressive flow.
+POSTERIORS = ("gaussian", "planar", "iaf")
 # Kernels and estimators of the maximum mean discrepancy (the functions live in tfgen.divergences);
 # distinct names from ESTIMATORS, which are gradient estimators.
 MMD_KERNELS = ("authors", "rbf", "imq")

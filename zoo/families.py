@@ -18,6 +18,10 @@ family          models                            test figure (:meth:`Family.mea
                                                   constraints' measures
 ``distortion``  TopDownVAE, SecondaryVAE          the ELBO with dequantisation, nats per image,
                                                   with bits/dim, distortion and rate
+``ladder``      Ladder VAE (Sonderby et al.)      ``log p(x)`` by IWAE_k, nats per image
+                                                  (k = 5000)
+``auxiliary``   AuxiliaryVAE (Maaloe et al.)      ``log p(x)`` by IWAE_k over ``(a, z)``, nats
+                                                  per image (k = 5000)
 ==============  ================================  =============================================
 
 This module imports no TensorFlow: the command line reads the registry to build its help.
@@ -25,7 +29,7 @@ This module imports no TensorFlow: the command line reads the registry to build 
 import importlib
 import os
 
-NAMES = ("iwae", "vrnn", "infovae", "distortion")
+NAMES = ("iwae", "vrnn", "infovae", "distortion", "ladder", "auxiliary")
 
 
 def module(family, part):
