@@ -105,3 +105,28 @@ def test_kl_warm_up_weights_the_kl_terms_linearly_from_zero_to_one():
         callbacks.KLWarmUp(3).set_model(IWAE(image_shape=(2, 2, 1), latent=(1,), hidden=((4,),)))
     with pytest.raises(ValueError, match="integer >= 0"):
         callbacks.KLWarmUp(-1)
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "ladder", "--layers", "2", "--latent", "4,2", "--hidden", "16,8", "--warmup-epochs", "1"],
+    ["train", "auxiliary", "--latent", "4", "--auxiliary", "3", "--hidden", "16"],
+    ["train", "iwae", "--config", "kingma2016_iaf", "--latent", "4", "--hidden", "16", "--flow-hidden", "8",
+     "--objective", "vae", "--k", "1"],
+], ids=["ladder", "auxiliary", "iaf"])
+def test_trains_from_the_command_line_and_reloads_with_the_same_figure(argv, tmp_path):
+    import json
+
+    from zoo import cli, presets_cli
+
+    out = tmp_path / "run"
+    assert cli.main(argv + ["--dataset", "digits", "--epochs", "2", "--batch-size", "50", "--eval-k", "20",
+                            "--out", str(out), "--verbose", "0"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "finished" and metrics["epochs"] == 2
+    assert -60 < metrics["test_log_likelihood_k20"] < 0
+    model, settings, _ = presets_cli.load_model(str(out))
+    assert cli.main(["evaluate", str(out), "--k", "20", "--seed", "0", "--verbose", "0"]) == 0
+    again = json.loads((out / "metrics.json").read_text())["test_log_likelihood_k20"]
+    assert again == pytest.approx(metrics["test_log_likelihood_k20"], abs=1e-3)  # same weights, same seed
+    history = (out / "history.csv").read_text()
+    assert ("kl_weight" in history) == (argv[1] != "iwae")
