@@ -25,6 +25,7 @@ class Case:
     bad: Callable
     family: str
     compile_kwargs: Callable = dict  # -> extra compile() arguments, e.g. a dual optimizer
+    path_estimator: bool = True  # False: the model refuses estimator="path" with a ValueError (flows)
 
 
 def binary(shape, seed=0):
@@ -102,6 +103,19 @@ def _pixels(seed=0):
     return np.random.default_rng(seed).integers(0, 256, (12, 8, 8, 1)).astype("uint8")
 
 
+def _ladder(**fields):
+    from zoo.ladder.model import LadderVAE
+
+    sizes = {"layers": 3, "latent": (3, 2, 2), "hidden": (8, 6, 4), **fields}
+    return LadderVAE(image_shape=(4, 4, 1), k=3, seed=0, **sizes)
+
+
+def _auxiliary():
+    from zoo.auxiliary.model import AuxiliaryVAE
+
+    return AuxiliaryVAE(image_shape=(4, 4, 1), latent=3, auxiliary=2, hidden=(8,), k=3, seed=0)
+
+
 CASES = [
     Case("iwae", _iwae, lambda: binary((12, 16)), lambda: (binary((12, 16)) * 0.5, "binary"), "iwae"),
     Case("iwae_two_layers", _iwae_two_layers, lambda: binary((12, 16)),
@@ -120,6 +134,14 @@ CASES = [
          lambda: (binary((12, 15)), "shape"), "infovae", _dual),
     Case("vrnn_iwae", lambda: _vrnn("iwae"), _sequences, lambda: (_sequences(value=0.5), "binary"), "vrnn"),
     Case("vrnn_fivo", lambda: _vrnn("fivo"), _sequences, lambda: (_sequences(value=np.nan), "NaN"), "vrnn"),
+    Case("iwae_iaf", lambda: _iwae(posterior="iaf", flow_steps=2, flow_hidden=(6,)), lambda: binary((12, 16)),
+         lambda: (binary((12, 16)) * 0.5, "binary"), "iwae", path_estimator=False),
+    Case("iwae_planar", lambda: _iwae(posterior="planar", flow_steps=3), lambda: binary((12, 16)),
+         lambda: (binary((12, 15)), "shape"), "iwae", path_estimator=False),
+    Case("ladder_vae", _ladder, lambda: binary((12, 16)), lambda: (binary((12, 16)) * 0.5, "binary"),
+         "ladder"),
+    Case("auxiliary_vae", _auxiliary, lambda: binary((12, 16)), lambda: (binary((12, 16)) * 2, "binary"),
+         "auxiliary"),
     Case("top_down_vae", _top_down, _pixels, lambda: (_pixels() / 255.0, "0..255"), "distortion", _dual),
     Case("secondary_vae", _secondary, _pixels, lambda: (_pixels()[:, :4], "images"), "distortion", _dual),
 ]

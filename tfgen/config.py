@@ -35,6 +35,9 @@ DISCRETE = ("taylor", "concrete")  # binary latents only
 ALL_ESTIMATORS = PATHWISE + SCORE_FUNCTION + DISCRETE
 NETWORKS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_fixed")
+# q(z | x) of the first stochastic layer (tfgen.flows): a diagonal Gaussian, or one pushed through a
+# planar flow or an inverse autoregressive flow.
+POSTERIORS = ("gaussian", "planar", "iaf")
 # Kernels and estimators of the maximum mean discrepancy (the functions live in tfgen.divergences);
 # distinct names from ESTIMATORS, which are gradient estimators.
 MMD_KERNELS = ("authors", "rbf", "imq")

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfgen import backend, config  # noqa: F401  (backend: checks the Keras backend)
+from tfgen import backend, config, objectives  # noqa: F401  (backend: checks the Keras backend)
 
 tfd = tfp.distributions
 
@@ -60,27 +60,40 @@ def on_rows(fn: Callable, h: tf.Tensor, event_rank: int = 1) -> tf.Tensor | tupl
 
 @_serializable
 class MLP(keras.layers.Layer):
-    """A stack of dense layers ``h_i = activation(W_i h_{i-1} + b_i)``, Glorot-uniform weights."""
+    """A stack of dense layers ``h_i = activation(W_i h_{i-1} + b_i)``, Glorot-uniform weights.
 
-    def __init__(self, units: Sequence[int] = (200, 200), activation: str = "tanh", **kwargs):
+    With ``batch_norm`` each layer is ``activation(BN(W_i h_{i-1}))`` (Ioffe & Szegedy 2015;
+    the statistics are over every row, samples and examples, in training, the moving
+    averages otherwise).
+    """
+
+    def __init__(self, units: Sequence[int] = (200, 200), activation: str = "tanh", batch_norm: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.units = tuple(int(u) for u in units)
-        self.activation = activation
+        self.activation, self.batch_norm = activation, bool(batch_norm)
         self.dense = [
-            keras.layers.Dense(u, activation=activation, name=f"dense_{i}")
+            keras.layers.Dense(u, activation=None if self.batch_norm else activation,
+                               use_bias=not self.batch_norm, name=f"dense_{i}")
             for i, u in enumerate(self.units)
         ]
+        self.norms = [keras.layers.BatchNormalization(name=f"batch_norm_{i}") for i in range(len(self.units))
+                      ] if self.batch_norm else []
 
     def build(self, input_shape):
         shape = tuple(input_shape)
-        for layer in self.dense:
+        for i, layer in enumerate(self.dense):
             layer.build(shape)
             shape = shape[:-1] + (layer.units,)
+            if self.batch_norm:
+                self.norms[i].build(shape)
 
-    def call(self, x):
+    def call(self, x, training=None):
         def stack(h):
-            for layer in self.dense:
+            for i, layer in enumerate(self.dense):
                 h = layer(h)
+                if self.batch_norm:
+                    h = keras.activations.get(self.activation)(self.norms[i](h, training=training))
             return h
 
         return on_rows(stack, x)
@@ -89,7 +102,8 @@ class MLP(keras.layers.Layer):
         return tuple(input_shape)[:-1] + (self.units[-1] if self.units else input_shape[-1],)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": self.activation}
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "batch_norm": self.batch_norm}
 
 
 @_serializable
@@ -290,6 +304,20 @@ class DiagonalGaussian(_Head):
     def log_prob(self, x: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
         """``log N(x; loc, diag(scale^2))`` summed over the last axis."""
         return normal_log_prob(x, loc, scale)
+
+    def sample_and_log_prob(self, params, seed, k=None, estimator="total"):
+        """:func:`gaussian_sample_and_log_prob` of this head's ``params``."""
+        return gaussian_sample_and_log_prob(params, seed, k, estimator)
+
+
+def gaussian_sample_and_log_prob(params, seed, k=None, estimator="total"):
+    """``(z, log q(z))`` for a diagonal Gaussian ``params = (loc, scale)``: ``z`` reparameterised,
+    ``[k, *loc.shape]``, and ``log q`` ``[k, batch]`` (no ``k``: no sample axis).
+    ``estimator="path"`` holds the parameters fixed inside ``log q``
+    (:func:`tfgen.objectives.variational_parameters`); ``z`` uses the live ones, stopped for the
+    score-function estimators (:func:`tfgen.objectives.samples`)."""
+    z = objectives.samples(DiagonalGaussian.sample(*params, seed=seed, k=k), estimator)
+    return z, normal_log_prob(z, *objectives.variational_parameters(params, estimator))
 
 
 @_serializable

@@ -20,6 +20,10 @@ family          models                            test figure (:meth:`Family.mea
                                                   with bits/dim, distortion and rate
 ``sbn``         SBN (Mnih & Gregor 2014), binary  ``log p(x)`` by the IWAE_k estimate, nats
                 latents                           per image (k = 5000)
+``ladder``      Ladder VAE (Sonderby et al.)      ``log p(x)`` by IWAE_k, nats per image
+                                                  (k = 5000)
+``auxiliary``   AuxiliaryVAE (Maaloe et al.)      ``log p(x)`` by IWAE_k over ``(a, z)``, nats
+                                                  per image (k = 5000)
 ==============  ================================  =============================================
 
 This module imports no TensorFlow: the command line reads the registry to build its help.
@@ -41,7 +45,7 @@ if TYPE_CHECKING:  # annotations only: this module imports no TensorFlow
 
     from tfgen.config import Registry
 
-NAMES = ("iwae", "vrnn", "infovae", "distortion", "sbn")
+NAMES = ("iwae", "vrnn", "infovae", "distortion", "sbn", "ladder", "auxiliary")
 
 
 def module(family: str, part: str) -> types.ModuleType:

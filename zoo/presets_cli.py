@@ -127,6 +127,9 @@ def evaluate_command(args):
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}.")
     if getattr(args, "remove_inactive", False) and family.name != "iwae":
         raise ValueError(f"--remove-inactive is for the iwae family, not {family.name}.")
+    if getattr(args, "remove_inactive", False) and model.config.posterior != "gaussian":
+        raise ValueError("--remove-inactive needs a diagonal-Gaussian posterior, not a "
+                         f"{model.config.posterior} flow (it mixes the units).")
     dataset = family.test_data(model, settings, args.split, args.batch_size)
     key = f"{args.split}_log_likelihood_k{k}"
     if args.every_nth is not None:

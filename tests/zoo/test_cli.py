@@ -32,7 +32,8 @@ def help_runs(*argv):
 
 
 @pytest.mark.parametrize("argv", [(), ("train", "iwae"), ("train", "vrnn"), ("train", "infovae"),
-                                  ("train", "distortion"), ("evaluate",), ("sample",), ("preset",),
+                                  ("train", "distortion"), ("train", "ladder"), ("train", "auxiliary"),
+                                  ("evaluate",), ("sample",), ("preset",),
                                   ("tune", "iwae"), ("figures", "distortion")])
 def test_help_loads_no_tensorflow_and_prints_no_log_lines(argv):
     _, out, err = help_runs(*argv)

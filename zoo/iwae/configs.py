@@ -15,6 +15,7 @@ import dataclasses
 from tfgen.config import (
     BOUNDS,
     PATHWISE,
+    POSTERIORS,
     SCORE_FUNCTION,
     ImageConfig,
     Registry,
@@ -57,6 +58,11 @@ class IWAEConfig(ImageConfig):
                            "reinforce_ma (moving-average baseline), nvil (Mnih & Gregor 2014), vimco (Mnih "
                            "& Rezende 2016, k >= 2); see docs/estimators.md",
                            choices=ESTIMATORS)
+    posterior: str = field("gaussian", "q(z1|x): a diagonal gaussian, or one pushed through a planar flow "
+                           "(Rezende & Mohamed 2015) or an inverse autoregressive flow (Kingma et al. 2016); "
+                           "flows train with estimator total", choices=POSTERIORS)
+    flow_steps: int = field(4, "steps of the planar or IAF posterior")
+    flow_hidden: tuple = field((200,), "hidden units of each IAF step's masked autoregressive network")
     seed: int = field(None, "seed of the model's sampling noise (set from the run's --seed)", flag=False)
 
     def __post_init__(self):
@@ -80,12 +86,23 @@ class IWAEConfig(ImageConfig):
         check_choice("estimator", self.estimator, ESTIMATORS)
         if self.estimator == "vimco" and self.k < 2:
             raise ValueError("estimator vimco (a leave-one-out baseline) needs k >= 2.")
+        check_choice("posterior", self.posterior, POSTERIORS)
+        self.flow_steps = check_int("flow_steps", self.flow_steps)
+        self.flow_hidden = check_sizes("flow_hidden", self.flow_hidden)
+        if self.posterior != "gaussian" and self.estimator != "total":
+            raise ValueError(f"posterior={self.posterior} trains with estimator total: the other estimators "
+                             "need log q with its parameters held fixed at a given z, which a flow gives only "
+                             "through its inverse.")
 
 
 CONFIGS = Registry(
     IWAEConfig,
     burda2016_l1={"layers": 1},
     burda2016_l2={"layers": 2},
+    # Burda et al.'s one-layer VAE with a flow posterior: 10 planar steps (Rezende & Mohamed 2015
+    # compare lengths up to 80 on MNIST) or 2 IAF steps.
+    rezende2015_planar={"layers": 1, "posterior": "planar", "flow_steps": 10},
+    kingma2016_iaf={"layers": 1, "posterior": "iaf", "flow_steps": 2},
     # A convolutional encoder and decoder over 28x28 binary images.
     conv={"encoder": "conv", "decoder": "conv", "activation": "relu", "latent": (32,), "hidden": ((256,),)},
     # Intensities in [0, 1] (e.g. Fashion-MNIST) under a Gaussian likelihood with learned scale.

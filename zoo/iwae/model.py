@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfgen import layers, objectives
+from tfgen import flows, layers
 from tfgen.image_model import ImageModel
 from tfgen.model import LatentVariableModel, LogWeights, SeedLike
 from zoo.iwae.configs import CONFIGS, IWAEConfig
@@ -25,7 +25,8 @@ from zoo.iwae.configs import CONFIGS, IWAEConfig
 class IWAE(ImageModel, LatentVariableModel):
     """VAE / IWAE with ``layers`` stochastic layers over images.
 
-    Encoder ``q(z_1 | x) q(z_2 | z_1) ...``; decoder ``p(z_L) ... p(z_1 | z_2) p(x | z_1)``;
+    Encoder ``q(z_1 | x) q(z_2 | z_1) ...`` (``q(z_1 | x)`` a diagonal Gaussian or a flow posterior,
+    ``posterior``); decoder ``p(z_L) ... p(z_1 | z_2) p(x | z_1)``;
     ``log_w = log p(x | z_1) + sum_l log p(z_l | z_{l+1}) - sum_l log q(z_l | z_{l-1})``
     (``[k, batch]``). Keyword arguments are the fields of :class:`zoo.iwae.configs.IWAEConfig`;
     ``IWAE.from_config_name("burda2016_l2", k=50)`` starts from a named configuration.
@@ -47,7 +48,8 @@ class IWAE(ImageModel, LatentVariableModel):
         self.make_blocks(c.hidden[0], tuple(reversed(c.hidden[0])))
         # q(z_1 | x) reads the encoder's features; q(z_l | z_{l-1}) and p(z_l | z_{l+1}) are
         # stochastic MLP layers with the hidden sizes of the layer above.
-        self.posteriors = [layers.DiagonalGaussian(c.latent[0], name=f"q_{names[0]}")] + [
+        self.posteriors = [flows.posterior(c.posterior, c.latent[0], c.flow_steps, c.flow_hidden,
+                                           name=f"q_{names[0]}")] + [
             layers.DiagonalGaussian(c.latent[i], c.hidden[i], c.activation, name=f"q_{names[i]}")
             for i in range(1, c.layers)
         ]
@@ -71,8 +73,9 @@ class IWAE(ImageModel, LatentVariableModel):
                     training: bool = False) -> LogWeights:
         return self.log_weights_from(x, self.encode(x), k, estimator, seed, training)
 
-    def encode(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Parameters ``(loc, scale)`` of ``q(z_1 | x)``, ``[batch, latent[0]]`` each.
+    def encode(self, x: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """Parameters of ``q(z_1 | x)``: ``(loc, scale)``, ``[batch, latent[0]]`` each, then a flow
+        posterior's own (:mod:`tfgen.flows`).
 
         The part of :meth:`log_weights` that does not depend on the samples, so large-k
         evaluation computes it once per batch (see :func:`tfgen.evaluation.log_likelihood`).
@@ -88,8 +91,7 @@ class IWAE(ImageModel, LatentVariableModel):
         log_qz, log_pz, zs = {}, {}, []
         for i, (name, q) in enumerate(zip(self.latent_names, self.posteriors)):
             params = encoded if i == 0 else q(zs[-1])
-            z = objectives.samples(q.sample(*params, seed=seed, k=k if i == 0 else None), estimator)
-            log_qz[name] = q.log_prob(z, *objectives.variational_parameters(params, estimator))
+            z, log_qz[name] = q.sample_and_log_prob(params, seed, k if i == 0 else None, estimator)
             zs.append(z)
         log_pz[self.latent_names[-1]] = layers.standard_normal_log_prob(zs[-1])
         for i, p in enumerate(self.priors):

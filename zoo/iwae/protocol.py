@@ -24,14 +24,15 @@ ACTIVITY_EXAMPLES = 500  # the code's get_units_variances: the first 500 trainin
 def posterior_means(model, x, samples=100, seed=0):
     """``{layer: E_q[z_l | x]}``, each ``[batch, units]``.
 
-    ``E_q[z_1 | x]`` is the encoder's mean; for deeper layers the mean of
-    ``q(z_l | z_{l-1})`` is averaged over ``samples`` draws of ``z_{l-1} ~ q`` (Monte Carlo;
-    the paper's code uses a single draw).
+    ``E_q[z_1 | x]`` is the encoder's mean (the mean of ``samples`` draws for a flow
+    posterior); for deeper layers the mean of ``q(z_l | z_{l-1})`` is averaged over
+    ``samples`` draws of ``z_{l-1} ~ q`` (Monte Carlo; the paper's code uses a single draw).
     """
     generator = keras.random.SeedGenerator(seed)
-    loc, scale = model.encode(np.asarray(x, dtype="float32"))
-    means = {model.latent_names[0]: loc.numpy()}
-    z = layers.DiagonalGaussian.sample(loc, scale, seed=generator, k=samples)
+    encoded = model.encode(np.asarray(x, dtype="float32"))
+    z, _ = model.posteriors[0].sample_and_log_prob(encoded, generator, k=samples)
+    first = encoded[0] if model.config.posterior == "gaussian" else keras.ops.mean(z, axis=0)
+    means = {model.latent_names[0]: keras.ops.convert_to_numpy(first)}
     for name, q in zip(model.latent_names[1:], model.posteriors[1:]):
         loc, scale = q(z)
         means[name] = keras.ops.mean(loc, axis=0).numpy()
@@ -79,7 +80,13 @@ def remove_units(head, inactive, consumers=(), prior=None):
 
 
 def remove_inactive_units(model, masks):
-    """Delete, in place, the units whose ``masks[layer]`` entry is False (see :func:`remove_units`)."""
+    """Delete, in place, the units whose ``masks[layer]`` entry is False (see :func:`remove_units`).
+
+    Raises ``ValueError`` for a flow posterior, whose units are mixed by the flow.
+    """
+    if model.config.posterior != "gaussian":
+        raise ValueError(f"--remove-inactive needs a diagonal-Gaussian posterior; this model's q(z1|x) is a "
+                         f"{model.config.posterior} flow, which mixes the units.")
     for i, name in enumerate(model.latent_names):
         readers = model.posteriors[i + 1:i + 2] + ([model.decoder] if i == 0 else model.priors[i - 1:i])
         consumers = [dense for block in readers for dense in _first_dense(block)]
