@@ -136,3 +136,12 @@ def test_dynamic_binarization_draws_bernoulli_batches():
     batches, _ = data.epoch_batches(x, 1000, seed=0, first_epoch=0, epochs=1, dynamic_binarization=True)
     values = np.concatenate([b.numpy() for b in batches])
     assert set(np.unique(values)) == {0.0, 1.0} and abs(values.mean() - 0.3) < 0.03
+
+
+@requires_data
+def test_real_fashion_mnist_labels():
+    labels = data.load_labels("fashion_mnist", "train")
+    assert labels.shape == (60000,) and np.bincount(labels).tolist() == [6000] * 10
+    assert len(data.load_labels("fashion_mnist", "test")) == len(data.load_images("fashion_mnist", "test"))
+    with pytest.raises(ValueError, match="no class labels.*fashion_mnist"):
+        data.load_labels("binarized_mnist", "train")
