@@ -28,6 +28,8 @@ LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_fixed")
 # distinct names from ESTIMATORS, which are gradient estimators.
 MMD_KERNELS = ("authors", "rbf", "imq")
 MMD_ESTIMATORS = ("biased", "unbiased")
+# Masks of missing pixels tfgen.applications.mask draws (named here for the command line).
+MASKS = ("top", "bottom", "left", "right", "centre", "random")
 
 
 def field(default, help, choices=None, flag=True):

@@ -6,10 +6,13 @@ named configurations), ``family`` (test log-likelihood and classification error)
 (``tfgen train ssvae``). The model is imported on first use, so the command line's help needs
 no TensorFlow.
 """
+
 from zoo.ssvae.configs import CONFIGS, SSVAEConfig  # noqa: F401
 
-_LAZY = {name: "zoo.ssvae.model" for name in ("SemiSupervisedVAE", "labelled_subset", "semi_supervised_batches",
-                                              "ClassificationError")}
+_LAZY = {
+    name: "zoo.ssvae.model"
+    for name in ("SemiSupervisedVAE", "labelled_subset", "semi_supervised_batches", "ClassificationError")
+}
 
 
 def __getattr__(name):

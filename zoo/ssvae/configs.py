@@ -15,6 +15,7 @@ for 100 labels among 60,000 images; ``tfgen train ssvae`` sets it from the data 
 
 No TensorFlow here: the command line reads these to build its help.
 """
+
 import dataclasses
 
 from tfgen.config import ImageConfig, Registry, check_float, check_int, check_k, check_sizes, field
@@ -28,10 +29,14 @@ class SSVAEConfig(ImageConfig):
     classes: int = field(10, "classes of the categorical latent y (10 for MNIST / Fashion-MNIST)")
     latent: int = field(50, "units of the Gaussian latent z (Kingma et al.: 50; Maaloe et al.: 100)")
     auxiliary: int = field(0, "units of the auxiliary latent a of the ADGM (Maaloe et al.: 100); 0 is M2")
-    hidden: tuple = field((500,), "hidden units of every MLP, comma-separated (Kingma et al.: 500; "
-                          "Maaloe et al.: 500,500)")
-    classifier_weight: float = field(60.0, "weight of log q(y|x) per labelled image against the per-image "
-                                     "bounds (Kingma et al.'s alpha = 0.1 N: 0.1 x 60000 / 100 = 60)")
+    hidden: tuple = field(
+        (500,), "hidden units of every MLP, comma-separated (Kingma et al.: 500; Maaloe et al.: 500,500)"
+    )
+    classifier_weight: float = field(
+        60.0,
+        "weight of log q(y|x) per labelled image against the per-image "
+        "bounds (Kingma et al.'s alpha = 0.1 N: 0.1 x 60000 / 100 = 60)",
+    )
     k: int = field(1, "samples of z (and a) per image and class in the training bound")
     seed: int = field(None, "seed of the model's sampling noise (set from the run's --seed)", flag=False)
 

@@ -1,4 +1,5 @@
 """The semi-supervised family's hooks: ``log p(x)`` by IWAE_k, and the test classification error."""
+
 from zoo.families import Family
 
 

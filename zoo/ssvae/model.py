@@ -21,6 +21,7 @@ Networks (:mod:`zoo.ssvae.configs`): the encoder MLP ``x -> hidden`` is shared b
 ``q(z | a, y, x)`` reads ``[h(x), y, a]`` through one more hidden layer; the decoder MLP reads
 ``[z, y]``; the classifier MLP reads ``[x, a]``; ``q(a | x)`` and ``p(a | x, y, z)`` are MLPs.
 """
+
 import math
 from typing import NamedTuple
 
@@ -124,7 +125,9 @@ class SemiSupervisedVAE(ImageModel, LatentVariableModel):
         log_p = {"y": log_py, "z": log_pz}
         log_q = {"z": log_qz}
         if a is not None:
-            log_p["a"] = self.p_a.log_prob(spread(a[:, None]), *self.p_a(tf.concat([spread(x), y, z], axis=-1)))
+            log_p["a"] = self.p_a.log_prob(
+                spread(a[:, None]), *self.p_a(tf.concat([spread(x), y, z], axis=-1))
+            )
             log_q["a"] = tf.broadcast_to(log_qa[:, None], tf.shape(log_pz))
         log_w = log_px + tf.add_n(list(log_p.values())) - tf.add_n(list(log_q.values()))
         return log_w, log_px, log_p, log_q
@@ -147,8 +150,9 @@ class SemiSupervisedVAE(ImageModel, LatentVariableModel):
         y = tf.reshape(y, tf.shape(logits)[:2])
         log_qy = tf.reduce_sum(tf.one_hot(y, self.config.classes) * tf.nn.log_softmax(logits), axis=-1)
         one_hot = self._one_hot(y, tf.concat([tf.shape(y)[:1], [1], tf.shape(y)[1:], [-1]], 0))
-        log_w, log_px, log_p, log_q = self._log_weights(x, self.encoder(x), a, log_qa, one_hot, k, seed,
-                                                        estimator)
+        log_w, log_px, log_p, log_q = self._log_weights(
+            x, self.encoder(x), a, log_qa, one_hot, k, seed, estimator
+        )
         log_p, log_q = ({key: value[:, 0] for key, value in terms.items()} for terms in (log_p, log_q))
         log_q["y"] = log_qy
         return LogWeights(log_w[:, 0] - log_qy, log_px[:, 0], log_p, log_q)
@@ -164,16 +168,21 @@ class SemiSupervisedVAE(ImageModel, LatentVariableModel):
         xu = self.flat(x["images"])
         a, log_qa, logits = self._auxiliary(xu, k, seed, estimator)
         every = tf.eye(c.classes)[None, :, None, :] * tf.ones_like(xu[None, None, :, :1])
-        log_w, log_px, log_p, log_q = self._log_weights(xu, self.encoder(xu), a, log_qa, every, k, seed,
-                                                        estimator)
+        log_w, log_px, log_p, log_q = self._log_weights(
+            xu, self.encoder(xu), a, log_qa, every, k, seed, estimator
+        )
         q_y = tf.transpose(tf.nn.softmax(logits), [0, 2, 1])  # [k or 1, C, B]
         log_qy = tf.transpose(tf.nn.log_softmax(logits), [0, 2, 1])
 
         def expect(t):  # E_{q(a|x)} sum_y q(y | a, x) t: [k, C, B] -> [B]
             return tf.reduce_mean(tf.reduce_sum(q_y * t, axis=1), axis=0)
 
-        unlabelled = {"bound": expect(log_w - log_qy), "reconstruction": expect(log_px),
-                      "kl_y": expect(log_qy - log_p["y"]), "kl_z": expect(log_q["z"] - log_p["z"])}
+        unlabelled = {
+            "bound": expect(log_w - log_qy),
+            "reconstruction": expect(log_px),
+            "kl_y": expect(log_qy - log_p["y"]),
+            "kl_z": expect(log_q["z"] - log_p["z"]),
+        }
         if c.auxiliary:
             unlabelled["kl_a"] = expect(log_q["a"] - log_p["a"])
         # Labelled: the given class, y [1, 1, B_l, C].
@@ -182,19 +191,26 @@ class SemiSupervisedVAE(ImageModel, LatentVariableModel):
         y = self._one_hot(x["labels"], [1, 1, -1, c.classes])
         log_w_l = self._log_weights(xl, self.encoder(xl), a, log_qa, y, k, seed, estimator)[0]
         probs = tf.reduce_mean(tf.nn.softmax(logits), axis=0)
-        labelled = {"bound": tf.reduce_mean(log_w_l[:, 0], axis=0),
-                    "log_qy": tf.reduce_mean(tf.reduce_sum(y[0] * tf.nn.log_softmax(logits), axis=-1), axis=0),
-                    "error": tf.cast(tf.argmax(probs, -1) != tf.cast(x["labels"], "int64"), "float32")}
+        labelled = {
+            "bound": tf.reduce_mean(log_w_l[:, 0], axis=0),
+            "log_qy": tf.reduce_mean(tf.reduce_sum(y[0] * tf.nn.log_softmax(logits), axis=-1), axis=0),
+            "error": tf.cast(tf.argmax(probs, -1) != tf.cast(x["labels"], "int64"), "float32"),
+        }
         return Outputs(unlabelled, labelled)
 
     def metric_names(self):
-        return (["elbo", "reconstruction", "kl"] + [f"kl_{layer}" for layer in self.latent_names]
-                + ["labelled_elbo", "cross_entropy", "error"])
+        return (
+            ["elbo", "reconstruction", "kl"]
+            + [f"kl_{layer}" for layer in self.latent_names]
+            + ["labelled_elbo", "cross_entropy", "error"]
+        )
 
     def _outputs(self, outputs):
         if not isinstance(outputs, Outputs):
-            raise ValueError("SemiSupervisedVAE.fit / evaluate need labelled data: dicts with "
-                             f"{list(KEYS)} (see zoo.ssvae.semi_supervised_batches).")
+            raise ValueError(
+                "SemiSupervisedVAE.fit / evaluate need labelled data: dicts with "
+                f"{list(KEYS)} (see zoo.ssvae.semi_supervised_batches)."
+            )
         return outputs
 
     def objective(self, outputs):
@@ -208,8 +224,15 @@ class SemiSupervisedVAE(ImageModel, LatentVariableModel):
         ``-log q(y|x)`` and the classification ``error`` (a fraction) on labelled ones."""
         u, lab = self._outputs(outputs)
         kls = {f"kl_{layer}": u[f"kl_{layer}"] for layer in self.latent_names}
-        return {"elbo": u["bound"], "reconstruction": u["reconstruction"], "kl": tf.add_n(list(kls.values())),
-                **kls, "labelled_elbo": lab["bound"], "cross_entropy": -lab["log_qy"], "error": lab["error"]}
+        return {
+            "elbo": u["bound"],
+            "reconstruction": u["reconstruction"],
+            "kl": tf.add_n(list(kls.values())),
+            **kls,
+            "labelled_elbo": lab["bound"],
+            "cross_entropy": -lab["log_qy"],
+            "error": lab["error"],
+        }
 
     def class_probabilities(self, x, samples=10, seed=None):
         """``q(y | x)`` ``[B, classes]`` for images ``x``; the ADGM averages ``q(y | a, x)`` over
@@ -249,8 +272,9 @@ class SemiSupervisedVAE(ImageModel, LatentVariableModel):
             labels = check_numeric(x["labels"])
             bad = (labels < 0) | (labels >= self.config.classes) | (labels != np.round(labels))
             if np.any(bad):
-                raise ValueError(f"labels must be integers in 0..{self.config.classes - 1}, found "
-                                 f"{labels[bad].flat[0]!r}.")
+                raise ValueError(
+                    f"labels must be integers in 0..{self.config.classes - 1}, found {labels[bad].flat[0]!r}."
+                )
 
 
 class ClassificationError(keras.callbacks.Callback):
@@ -264,8 +288,9 @@ class ClassificationError(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs[f"{self.name}_error"] = classification_error(self.model, self.images, self.labels,
-                                                              self.batch_size)
+            logs[f"{self.name}_error"] = classification_error(
+                self.model, self.images, self.labels, self.batch_size
+            )
 
 
 def classification_error(model, images, labels, batch_size=500):
@@ -287,8 +312,17 @@ def labelled_subset(labels, per_class, seed):
     return np.sort(np.concatenate(chosen))
 
 
-def semi_supervised_batches(unlabelled, labelled, labels, batch_size, labelled_batch_size, seed, first_epoch,
-                            epochs, dynamic_binarization=False):
+def semi_supervised_batches(
+    unlabelled,
+    labelled,
+    labels,
+    batch_size,
+    labelled_batch_size,
+    seed,
+    first_epoch,
+    epochs,
+    dynamic_binarization=False,
+):
     """``fit``'s data: every epoch's shuffled batches of ``unlabelled`` images, each paired with
     ``labelled_batch_size`` labelled images drawn with replacement (Kingma et al. and Maaloe et al.
     reuse the few labels in every batch). A function of ``(seed, epoch)``, so runs resume exactly.
@@ -297,7 +331,9 @@ def semi_supervised_batches(unlabelled, labelled, labels, batch_size, labelled_b
     """
     from tfgen import data
 
-    images, steps = data.epoch_batches(unlabelled, batch_size, seed, first_epoch, epochs, dynamic_binarization)
+    images, steps = data.epoch_batches(
+        unlabelled, batch_size, seed, first_epoch, epochs, dynamic_binarization
+    )
     table, classes = tf.constant(np.asarray(labelled, "float32")), tf.constant(np.asarray(labels, "int64"))
     n = len(labels)
 
