@@ -78,6 +78,8 @@ def _check_args(args):
     for name in ("labels_per_class", "epochs", "batch_size", "labelled_batch_size", "eval_k"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
+    if args.unlabelled is not None and args.unlabelled < 1:
+        raise ValueError(f"--unlabelled must be >= 1, got {args.unlabelled}.")
     if args.validation < 0:
         raise ValueError(f"--validation must be >= 0, got {args.validation}.")
     tfgen_config.check_float("--learning-rate", args.learning_rate, 0.0, strict=True)
@@ -103,6 +105,9 @@ def split(args, spec):
     cut = len(x) - args.validation
     chosen = labelled_subset(labels[:cut], args.labels_per_class, args.seed)
     unlabelled = np.delete(x[:cut], chosen, axis=0)
+    if args.unlabelled is not None and args.unlabelled < len(unlabelled):
+        keep = np.random.default_rng(args.seed + 1).choice(len(unlabelled), args.unlabelled, replace=False)
+        unlabelled = unlabelled[np.sort(keep)]
     return x[chosen], labels[chosen], unlabelled, x[cut:], labels[cut:]
 
 
