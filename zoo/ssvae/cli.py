@@ -34,6 +34,13 @@ def add_train_arguments(parser):
         "[default: %(default)s]",
     )
     parser.add_argument(
+        "--unlabelled",
+        type=int,
+        default=None,
+        help="keep a random subset of this many unlabelled images (seeded by --seed), for short runs "
+        "[default: all the others]",
+    )
+    parser.add_argument(
         "--validation",
         type=int,
         default=10000,
