@@ -99,6 +99,22 @@ def _secondary():
     return SecondaryVAE(TopDownVAE(**TOP_DOWN), gamma=1.0, seed=1)
 
 
+def _ssvae(auxiliary):
+    from zoo.ssvae.model import SemiSupervisedVAE
+
+    return SemiSupervisedVAE(image_shape=(4, 4, 1), classes=3, latent=2, auxiliary=auxiliary, hidden=(8,),
+                             k=2, seed=0)
+
+
+def _labelled(seed=0, label=None):
+    """Twelve unlabelled and twelve labelled 4x4 binary images, ``{"images", "labelled_images",
+    "labels"}``."""
+    labels = np.random.default_rng(seed).integers(0, 3, 12)
+    if label is not None:
+        labels[0] = label
+    return {"images": binary((12, 16), seed), "labelled_images": binary((12, 16), seed + 1), "labels": labels}
+
+
 def _pixels(seed=0):
     return np.random.default_rng(seed).integers(0, 256, (12, 8, 8, 1)).astype("uint8")
 
@@ -144,6 +160,8 @@ CASES = [
          "auxiliary"),
     Case("top_down_vae", _top_down, _pixels, lambda: (_pixels() / 255.0, "0..255"), "distortion", _dual),
     Case("secondary_vae", _secondary, _pixels, lambda: (_pixels()[:, :4], "images"), "distortion", _dual),
+    Case("ssvae_m2", lambda: _ssvae(0), _labelled, lambda: (_labelled(label=3), "labels"), "ssvae"),
+    Case("ssvae_adgm", lambda: _ssvae(3), _labelled, lambda: (_labelled(label=-1), "labels"), "ssvae"),
 ]
 
 

@@ -48,6 +48,13 @@ class LinearGaussian(LatentVariableModel):
         log_px_z = self.likelihood.log_prob(x, *self.likelihood(z))
         return LogWeights(log_px_z + log_p - log_q, log_px_z, {"z": log_p}, {"z": log_q})
 
+    def encode(self, x):
+        """``(loc, scale)`` of ``q(z | x)``, as the zoo's image models give them."""
+        return self.encoder(x)
+
+    def log_likelihood(self, x, z):
+        return self.likelihood.log_prob(x, *self.likelihood(z))
+
     def validate_inputs(self, x):
         if x.shape[-1] != self.data_dim:
             raise ValueError(f"expected {self.data_dim} features, got {x.shape}")
@@ -72,6 +79,9 @@ class LinearGaussian(LatentVariableModel):
         self.encoder.heads["log_scale"].kernel.assign(np.zeros_like(gain, dtype="float32"))
         log_scale = 0.5 * np.log(np.diag(cov)) + np.log(scale_factor)
         self.encoder.heads["log_scale"].bias.assign(log_scale.astype("float32"))
+
+    def posterior_mean(self, x):
+        return (np.asarray(x) - self.b) @ self.w @ self.posterior_covariance() / self.noise**2
 
     def exact_log_likelihood(self, x):
         cov = self.w @ self.w.T + self.noise**2 * np.eye(self.data_dim)

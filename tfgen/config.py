@@ -42,6 +42,8 @@ POSTERIORS = ("gaussian", "planar", "iaf")
 # distinct names from ESTIMATORS, which are gradient estimators.
 MMD_KERNELS = ("authors", "rbf", "imq")
 MMD_ESTIMATORS = ("biased", "unbiased")
+# Masks of missing pixels tfgen.applications.mask draws (named here for the command line).
+MASKS = ("top", "bottom", "left", "right", "centre", "random")
 
 
 def field(default: Any, help: str, choices: Sequence | None = None, flag: bool = True) -> dataclasses.Field:

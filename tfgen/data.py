@@ -27,7 +27,9 @@ TFDS examples decoded, cropped and resized one by one), then shuffle, batch, pre
 * :func:`load` turns the same batches into float32; grey images are binarised dynamically
   (Burda et al. 2016: a fresh Bernoulli(pixel / 255) sample each epoch) unless
   ``binarize=False``, which yields ``pixel / 255``.
-* :func:`load_images` returns a whole split as arrays, for datasets that fit in memory.
+* :func:`load_images` returns a whole split as arrays, for datasets that fit in memory;
+  :func:`load_labels` the class labels of the labelled ones (``mnist``, ``fashion_mnist``) in
+  the same order (semi-supervised models, :mod:`zoo.ssvae`).
 
 CelebA preprocessing: the 148x148 crop at rows 40..187, columns 15..162 of TFDS' aligned
 218x178 image (the crop NVAE (Vahdat & Kautz 2020, ``datasets.py: CropCelebA64``) uses
@@ -71,6 +73,7 @@ class DatasetInfo:
     source: str = ""  # where a user gets the files
     crop: tuple = None  # (top, left, height, width) of the TFDS image kept before resizing to shape
     streamed: bool = False  # too large for arrays: only stream / load, never load_images
+    classes: int = 0  # label classes (0: the dataset has no labels)
 
 
 def _idx_files(folder):
@@ -87,9 +90,9 @@ DATASETS = {
                     "Larochelle & Murray (2011) fixed binarization; TFDS 'binarized_mnist', saved "
                     "with numpy.savez as train/valid/test uint8 arrays [n, 784]"),
         DatasetInfo("mnist", (28, 28, 1), False, ("train", "test"), _idx_files("mnist"), "mnist",
-                    "the four MNIST IDX files (LeCun et al.), as TFDS 'mnist' downloads them"),
+                    "the four MNIST IDX files (LeCun et al.), as TFDS 'mnist' downloads them", classes=10),
         DatasetInfo("fashion_mnist", (28, 28, 1), False, ("train", "test"), _idx_files("fashion_mnist"),
-                    "fashion_mnist", "the four Fashion-MNIST IDX files (Xiao et al. 2017)"),
+                    "fashion_mnist", "the four Fashion-MNIST IDX files (Xiao et al. 2017)", classes=10),
         DatasetInfo("svhn", (32, 32, 3), False, ("train", "test"), (), "svhn_cropped",
                     "TFDS 'svhn_cropped' (Netzer et al. 2011), 32x32 RGB; downloaded by TFDS"),
         DatasetInfo("celeb_a", (64, 64, 3), False, ("train", "validation", "test"), (), "celeb_a",
@@ -198,6 +201,30 @@ def _checked(spec, images, path):
         raise ValueError(f"{path}: {int((~valid).sum())} pixels are not {kind} (e.g. "
                          f"{images[~valid].flat[0]!r}); the file is corrupt or not {spec.name!r}.")
     return images
+
+
+def load_labels(name: str, split: str) -> np.ndarray:
+    """The class labels of one split, ``int64 [n]`` in ``0 .. classes - 1``, in the order of
+    :func:`load_images` (the IDX label file next to the images, or TFDS' ``label`` feature).
+
+    Raises ``ValueError`` for a dataset without labels (``binarized_mnist``, ``digits`` as
+    loaded here, ``omniglot``, ``celeb_a``).
+    """
+    spec = _spec(name, split)
+    if not spec.classes:
+        labelled = sorted(n for n, s in DATASETS.items() if s.classes)
+        raise ValueError(f"Dataset {name!r} has no class labels here; labelled datasets: {labelled}.")
+    data_dir, _, local_ok = _local_files(spec)
+    if local_ok:
+        return _read_idx_labels(data_dir, split, name)
+    try:
+        import tensorflow_datasets as tfds
+
+        ds = tfds.load(spec.tfds_name, split=split, shuffle_files=False)
+    except Exception as error:
+        raise _not_found(spec, split, error) from error
+    labels = ds.map(lambda example: example["label"]).batch(4096).as_numpy_iterator()
+    return np.concatenate(list(labels)).astype("int64")
 
 
 def num_examples(name: str, split: str) -> int | None:
@@ -420,6 +447,16 @@ def _read_idx(data_dir, split, folder):
         raise ValueError(f"{path} is not a whole IDX image file (magic 0x{IDX_MAGIC:08x}, 16-byte header, "
                          f"n x rows x cols bytes); it holds {len(raw)} bytes.")
     return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(header[1:])
+
+
+def _read_idx_labels(data_dir, split, folder):
+    stem = "train" if split == "train" else "t10k"
+    path = os.path.join(data_dir, folder, f"{stem}-labels-idx1-ubyte.gz")
+    if not os.path.exists(path):
+        raise DatasetNotFoundError(f"{path} is missing: put the dataset's label file next to its images.")
+    with gzip.open(path) as f:
+        raw = f.read()
+    return np.frombuffer(raw, dtype=np.uint8, offset=8).astype("int64")
 
 
 def _read_chardata(data_dir, split):

@@ -12,6 +12,7 @@
     tfgen list                                 # presets: shipped and yours ($TFGEN_HOME/presets)
     tfgen preset build runs/iwae --name my_iwae          # a run folder -> a preset
     tfgen preset upload my_iwae hf://me/presets@main     # -> the Hugging Face hub
+    tfgen inpaint | denoise | latent | amortisation SOURCE   # uses of an image model (a run or a preset)
     tfgen tune iwae ... / tfgen figures distortion ...   # the verbs only some families have
 
 Every ``train`` has the run driver's flags (:mod:`tfgen.runs`) with one meaning: ``--out``,
@@ -26,7 +27,7 @@ import argparse
 import os
 import sys
 
-from zoo import families, presets_cli
+from zoo import applications_cli, families, presets_cli
 
 FAMILY_VERBS = ("train", "tune", "figures")
 
@@ -87,6 +88,7 @@ def build_parser():
                 add_run_arguments(sub, name)
             sub.set_defaults(handler=handler)
     presets_cli.register(verbs)
+    applications_cli.register(verbs)
     evaluate = verbs.choices["evaluate"]
     for name in families.NAMES:
         add_evaluate_arguments = getattr(families.module(name, "cli"), "add_evaluate_arguments", None)

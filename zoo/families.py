@@ -24,6 +24,10 @@ family          models                            test figure (:meth:`Family.mea
                                                   (k = 5000)
 ``auxiliary``   AuxiliaryVAE (Maaloe et al.)      ``log p(x)`` by IWAE_k over ``(a, z)``, nats
                                                   per image (k = 5000)
+``ssvae``       M2 (Kingma et al. 2014), ADGM     test classification error; ``log p(x)`` by
+                (Maaloe et al. 2016)              IWAE_k (k = 1000), nats per image
+``gan``         GAN on a density-ratio            none (no likelihood): kernel MMD and the
+                classifier (Mohamed's tutorial)   classifier two-sample test, in metrics.json
 ==============  ================================  =============================================
 
 This module imports no TensorFlow: the command line reads the registry to build its help.
@@ -45,7 +49,7 @@ if TYPE_CHECKING:  # annotations only: this module imports no TensorFlow
 
     from tfgen.config import Registry
 
-NAMES = ("iwae", "vrnn", "infovae", "distortion", "sbn", "ladder", "auxiliary")
+NAMES = ("iwae", "vrnn", "infovae", "distortion", "sbn", "ladder", "auxiliary", "ssvae", "gan")
 
 
 def module(family: str, part: str) -> types.ModuleType:

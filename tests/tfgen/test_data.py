@@ -152,3 +152,12 @@ def test_hold_out_uses_the_validation_split_else_the_last_training_images():
         data.hold_out("fashion_mnist", images, -1)
     binary = next(iter(data.validation_batches(np.full((30, 4), 0.3), batch_size=30, binarize=True)))
     assert set(np.unique(binary.numpy())) == {0.0, 1.0} and 0.15 < binary.numpy().mean() < 0.45
+
+
+@requires_data
+def test_real_fashion_mnist_labels():
+    labels = data.load_labels("fashion_mnist", "train")
+    assert labels.shape == (60000,) and np.bincount(labels).tolist() == [6000] * 10
+    assert len(data.load_labels("fashion_mnist", "test")) == len(data.load_images("fashion_mnist", "test"))
+    with pytest.raises(ValueError, match="no class labels.*fashion_mnist"):
+        data.load_labels("binarized_mnist", "train")

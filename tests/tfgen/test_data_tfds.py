@@ -93,3 +93,17 @@ def test_missing_tfds_dataset_names_it_and_the_remedy(monkeypatch, tmp_path):
         for part in (f"'{name}'", f"TFDS '{tfds_name}'", "ConnectionError: no internet",
                      f"tfds build {tfds_name}", "TFDS_DATA_DIR", "no local-file format"):
             assert part in message, (part, message)
+
+
+def digit_images(self, split, **kwargs):
+    """MNIST-shaped examples whose every pixel holds the label, so images and labels pair up."""
+    labels = np.arange(12) % 10
+    images = np.repeat(labels.astype("uint8"), 28 * 28).reshape(12, 28, 28, 1)
+    return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+
+
+def test_mnist_labels_from_tfds_pair_with_its_images():
+    with tfds.testing.mock_data(as_dataset_fn=digit_images):
+        images, labels = data.load_images("mnist", "train"), data.load_labels("mnist", "train")
+    assert labels.dtype == np.int64 and labels.tolist() == (np.arange(12) % 10).tolist()
+    np.testing.assert_array_equal(images[:, 0, 0, 0], labels)
