@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import backend, objectives, presets  # noqa: F401  (backend: checks the Keras backend)
+from tfgen import backend, distribute, objectives, presets  # noqa: F401  (backend: checks the Keras backend)
 
 KERAS_ARGUMENTS = ("name", "trainable", "dtype")
 
@@ -194,6 +194,14 @@ class LatentVariableModel(keras.Model):
         if self.losses:
             loss = loss + tf.add_n(self.losses)
         return scale_for_replicas(loss)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """The logs of a step; rank 1 across several workers, where Keras 3 averages each
+        worker's logs along axis 0 and a scalar has none (tensorflow/tensorflow#72388)."""
+        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        if distribute.workers() > 1:
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     def predict_step(self, data):
         """Per-example training bound (:meth:`bound_of` with the model's k), shape ``[batch]``."""

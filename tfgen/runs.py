@@ -21,9 +21,14 @@ that ends with non-finite weights, stops the run: that epoch is not checkpointed
 weights are written, ``metrics.json`` says ``"status": "diverged"`` and :class:`DivergedError`
 is raised (the CLI exits 1).
 
+Under a multi-worker strategy (:mod:`tfgen.distribute`) only the chief writes ``out``; the
+other workers read its checkpoints to resume and write their own files to a temporary folder,
+deleted when the process exits.
+
 Nothing here is pickled; ``config.json`` lets :func:`load` rebuild any registered model
 without knowing its class.
 """
+import atexit
 import contextlib
 import csv
 import glob
@@ -38,6 +43,7 @@ import keras
 import numpy as np
 
 import tfgen
+from tfgen import distribute
 from tfgen.errors import DivergedError
 
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.weights.h5", "metrics.json", "history.csv"
@@ -82,8 +88,14 @@ class Run:
         self.checkpoint, self.state = None, {"epoch": 0, "history": [], "train_seconds": 0.0}
         if os.path.exists(self.out) and not os.path.isdir(self.out):
             raise ValueError(f"--out {self.out} is a file, not a folder.")
+        shared = self.out
+        if not distribute.is_chief():  # another worker of a multi-worker run: the chief writes `out`
+            if not (overwrite or self.resume):
+                existing_run(shared)  # refuse as the chief does, rather than wait for it
+            self.out = tempfile.mkdtemp(prefix="tfgen-worker-")
+            atexit.register(shutil.rmtree, self.out, ignore_errors=True)
         if self.resume:
-            self.checkpoint = latest_checkpoint(self.out, resume_epoch)
+            self.checkpoint = latest_checkpoint(shared, resume_epoch)
             self.state = read_json(os.path.join(self.checkpoint, CHECKPOINT_STATE))
             _check_same_settings(self.state.get("settings", {}), self.settings, self.checkpoint)
         else:
@@ -305,9 +317,8 @@ def load_checkpoint(folder):
 
 
 # --- finished runs -----------------------------------------------------------------------------
-def prepare_dir(out, overwrite=False):
-    """Create ``out``; refuse to reuse a folder holding a run unless ``overwrite`` (then it is
-    emptied of the old run's files)."""
+def existing_run(out, overwrite=False):
+    """The run files in ``out``; ``ValueError`` if there are any and not ``overwrite``."""
     existing = [f for f in (CONFIG, WEIGHTS, METRICS, HISTORY, CHECKPOINTS)
                 if os.path.exists(os.path.join(out, f))]
     if existing and not overwrite:
@@ -315,6 +326,13 @@ def prepare_dir(out, overwrite=False):
             f"{out} already holds a run ({', '.join(existing)}); choose another --out, pass --resume to "
             "continue it or --overwrite to replace it."
         )
+    return existing
+
+
+def prepare_dir(out, overwrite=False):
+    """Create ``out``; refuse to reuse a folder holding a run unless ``overwrite`` (then it is
+    emptied of the old run's files)."""
+    existing = existing_run(out, overwrite)
     for name in existing + [LOGS]:
         path = os.path.join(out, name)
         if os.path.isdir(path):
