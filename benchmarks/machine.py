@@ -57,6 +57,33 @@ def set_tf_threads(n):
     tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
+def devices():
+    """The device TensorFlow computes on: ``{"device": ..., "gpus": [...]}``.
+
+    The first GPU TensorFlow sees (its name from the device details), else the CPU's model
+    name and widest vector unit, from ``/proc/cpuinfo`` where there is one.
+    """
+    import tensorflow as tf
+
+    gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")]
+    if gpus:
+        return {"device": f"GPU {gpus[0]}", "gpus": gpus}
+    name, flags = platform.processor() or platform.machine(), set()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                if name and flags:
+                    break
+    vector = next((v for v in ("avx512f", "avx2", "avx") if v in flags), None)
+    return {"device": f"CPU {name}" + (f", {vector.upper()}" if vector else ""), "gpus": []}
+
+
 def snapshot():
     """Time, load average and software versions, recorded next to every figure."""
     import keras

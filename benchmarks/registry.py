@@ -11,7 +11,8 @@ training step (see :mod:`benchmarks.flops` for the convention), checked against 
 and convolutions in the graph of ``model.log_weights`` on inputs ``[batch, *input_shape]``
 (a while loop in that graph counts ``loop_trips`` times). ``optimizer()`` returns the
 optimizer, or ``(optimizer, dual_optimizer)`` for a :class:`tfgen.lagrangian.ConstrainedModel`.
-Cases marked ``quick`` run in ``--quick``.
+``peer`` names the plain PyTorch implementation of the same model and step
+(:mod:`benchmarks.peer`), timed interleaved with ours. Cases marked ``quick`` run in ``--quick``.
 
 Registered: the IWAE (1 and 2 layers, k = 1, 5, 50, batch 100, binarized MNIST), the VRNN
 (JSB Chorales, ELBO k = 1, IWAE and FIVO k = 4, batch 16, the sizes of docs/vrnn.md) and the
@@ -38,6 +39,7 @@ class TrainCase:
     optimizer: Callable = None  # () -> optimizer or (optimizer, dual_optimizer); Adam(1e-3) when None
     quick: bool = False
     loop_trips: int = None  # trip count of a while loop in the log_weights graph
+    peer: dict = None  # the PyTorch peer, {"module": ..., **make_step kwargs} (benchmarks.peer)
 
 
 REGISTRY = {}
@@ -67,22 +69,31 @@ def binarized_mnist(batch):
 
 
 def _iwae_cases():
-    from benchmarks import flops
     from zoo import iwae
 
-    for layers in (1, 2):
-        for k in (1, 5, 50):
-            yield TrainCase(
-                name=f"iwae_L{layers}_k{k}",
-                family="iwae",
-                batch=100,
-                input_shape=(784,),
-                build=functools.partial(iwae.IWAE, layers=layers, k=k, seed=0),
-                data=binarized_mnist,
-                step_flops=lambda model: flops.iwae_step(model.config, 100, model.k),
-                optimizer=iwae.paper_optimizer,
-                quick=(layers, k) == (1, 50),
-            )
+    # Batch 100 (our presets) at k = 1, 5, 50; batch 20 as Burda et al. train (sec. 5).
+    grid = [(layers, "iwae", k, 100) for layers in (1, 2) for k in (1, 5, 50)]
+    grid += [(1, "iwae", 50, 20), (1, "vae", 1, 20)]
+    for layers, objective, k, batch in grid:
+        name = f"{objective}_L{layers}_k{k}" + ("" if batch == 100 else f"_b{batch}")
+        yield TrainCase(
+            name=name,
+            family="iwae",
+            batch=batch,
+            input_shape=(784,),
+            build=functools.partial(iwae.IWAE, layers=layers, k=k, objective=objective, seed=0),
+            data=binarized_mnist,
+            step_flops=functools.partial(_iwae_flops, batch=batch),
+            optimizer=iwae.paper_optimizer,
+            quick=name == "iwae_L1_k50",
+            peer={"module": "torch_iwae", "k": k, "objective": objective} if layers == 1 else None,
+        )
+
+
+def _iwae_flops(model, batch):
+    from benchmarks import flops
+
+    return flops.iwae_step(model.config, batch, model.k)
 
 
 JSB_STEPS = 64  # steps per benchmark sequence (JSB training chorales: 25..129 steps, mean 60)
@@ -114,21 +125,35 @@ def jsb_windows(batch, steps=JSB_STEPS):
 
 
 def _vrnn_cases():
-    from benchmarks import flops
     from zoo import vrnn
 
-    for objective, k in (("elbo", 1), ("iwae", 4), ("fivo", 4)):
+    # Our sizes (the cpu configuration, docs/vrnn.md: batch 16, Adam 1e-3), and Maddison et al.'s
+    # reference code's defaults (the maddison2017 configuration: FIVO, 4 particles, batch 4,
+    # Adam 2e-4).
+    grid = [("cpu", objective, k, 16, 1e-3) for objective, k in (("elbo", 1), ("iwae", 4), ("fivo", 4))]
+    grid += [("maddison2017", "fivo", 4, 4, 2e-4)]
+    for config, objective, k, batch, learning_rate in grid:
+        fields = vrnn.VRNN.configs.get(config, objective=objective, k=k)
         yield TrainCase(
-            name=f"vrnn_jsb_{objective}_k{k}",
+            name=f"vrnn_jsb_{objective}_k{k}" + ("" if config == "cpu" else f"_{config}"),
             family="vrnn",
-            batch=16,
+            batch=batch,
             input_shape=(JSB_STEPS, 88),  # 88 piano keys
-            build=functools.partial(vrnn.VRNN, objective=objective, k=k, seed=0),
+            build=functools.partial(vrnn.VRNN.from_config_name, config, objective=objective, k=k, seed=0),
             data=jsb_windows,
-            step_flops=lambda model: flops.vrnn_step(model.config, 16, JSB_STEPS, model.k),
-            optimizer=functools.partial(vrnn.paper_optimizer, 1e-3),
+            step_flops=functools.partial(_vrnn_flops, batch=batch),
+            optimizer=functools.partial(vrnn.paper_optimizer, learning_rate),
             loop_trips=JSB_STEPS,
+            peer={"module": "torch_vrnn", "objective": objective, "k": k, "rnn_units": fields.rnn_units,
+                  "latent": fields.latent, "features": fields.features, "learning_rate": learning_rate,
+                  "resample_threshold": fields.resample_threshold},
         )
+
+
+def _vrnn_flops(model, batch):
+    from benchmarks import flops
+
+    return flops.vrnn_step(model.config, batch, JSB_STEPS, model.k)
 
 
 def fashion_mnist(batch):
@@ -149,6 +174,7 @@ def _distortion_cases():
     from benchmarks import flops
     from zoo import distortion
 
+    layout = distortion.TopDownVAE.configs.get("cpu28")
     yield TrainCase(
         name="distortion_fmnist_cpu",
         family="distortion",
@@ -158,6 +184,8 @@ def _distortion_cases():
         data=fashion_mnist,
         step_flops=lambda model: flops.topdown_step(model.config, 32, model.k),
         optimizer=distortion.paper_optimizers,
+        peer={"module": "torch_topdown", "gamma": 10.0, **{name: getattr(layout, name) for name in (
+            "resolutions", "latent_layers", "encoder_blocks", "width", "bottleneck", "latent_channels")}},
     )
 
 

@@ -1,14 +1,18 @@
 """Run the benchmarks and write the results: ``python -m benchmarks.run --quick`` (or ``--full``).
 
-* training steps through ``fit()`` for the registered cases (:mod:`benchmarks.registry`);
-  the ``quick`` case also with ``jit_compile=True`` and with 20 steps per ``tf.function``
-  call (``compile(steps_per_execution=20)``);
-* the same 1-layer IWAE step in PyTorch (:mod:`benchmarks.torch_iwae`, if torch is
-  installed: ``pip install .[bench]``), same thread count, in the same run;
-* the k = 5000 test log-likelihood (:mod:`benchmarks.evaluate`), time and peak memory.
+* training steps through ``fit()`` for the registered cases (:mod:`benchmarks.registry`),
+  each interleaved with its plain PyTorch peer (:mod:`benchmarks.peer`, if torch is installed:
+  ``pip install .[bench]``) and with its XLA variant (``jit_compile=True``), same threads;
+  ``--quick`` runs the IWAE k = 50 case (also with 20 steps per ``tf.function`` call),
+  ``--full`` every case;
+* the k = 5000 test log-likelihood (:mod:`benchmarks.evaluate`), time and peak memory;
+* training with ``tf.distribute.MultiWorkerMirroredStrategy`` on 1 and 2 local worker
+  processes (:mod:`benchmarks.workers`): throughput and the bound reached.
 
-Results go to ``<out>/<mode>-<utc time>.json`` and a markdown table to stdout and
-``<out>/<mode>-<utc time>.md``. Set ``TFGEN_DATA_DIR`` for real data.
+It prints the device TensorFlow runs on, the load average and the machine's matmul peak
+first, then one table per measurement and the issue's checks. Results go to
+``<out>/<mode>-<utc time>.json`` and a markdown file next to it. Set ``TFGEN_DATA_DIR`` for
+real data.
 """
 import argparse
 import json
@@ -19,12 +23,13 @@ import time
 
 from benchmarks import machine
 
+TARGET_PEER_RATIO = 0.8  # tfgen's step at most this fraction of the PyTorch step
+XLA_TOLERANCE = 0.10  # XLA and graph steps this close, or the default is the faster one
+EVAL_FLOOR_RATIO, EVAL_MEMORY_MIB = 1.5, 2048
+
 
 def _subprocess_json(module, *args, threads):
-    # PASSIVE: OpenMP threads (PyTorch's) sleep instead of spinning at barriers; on a machine
-    # shared with other jobs spinning multiplies PyTorch's step time several-fold.
-    env = {**os.environ, "TFGEN_BENCH_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    env = {**os.environ, "TFGEN_BENCH_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, "-m", f"benchmarks.{module}", *map(str, args)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -32,98 +37,172 @@ def _subprocess_json(module, *args, threads):
     return {"command": " ".join(command), **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
-def run(mode, subset, threads, cases=None, torch=True, evaluate=True):
+def _variants(case, mode):
+    variants = [{"jit_compile": "auto"}]
+    if mode == "full" or case.quick:
+        variants.append({"jit_compile": True})
+    if case.quick:  # what fewer Python round trips change
+        variants.append({"jit_compile": "auto", "steps_per_execution": 20})
+    return variants
+
+
+def run(mode, subset, threads, cases=None, torch=True, evaluate=True, workers=True):
     machine.set_tf_threads(threads)
     from benchmarks import registry, train
 
     unknown = sorted(set(cases or ()) - set(registry.REGISTRY))
     if unknown:
         raise ValueError(f"Unknown benchmark cases {unknown}; registered: {sorted(registry.REGISTRY)}.")
-    results = {"mode": mode, "machine": machine.snapshot(), "train": [], "torch": [], "evaluation": []}
+    results = {"mode": mode, "machine": {**machine.snapshot(), **machine.devices(),
+                                         "peak": machine.matmul_peak()},
+               "train": [], "evaluation": [], "workers": []}
+    _report(machine_line(results["machine"]))
     selected = [registry.REGISTRY[name] for name in cases] if cases else [
         case for case in registry.REGISTRY.values() if mode == "full" or case.quick]
     for case in selected:
-        variants = [{"jit_compile": "auto", "steps_per_execution": 1}]
-        if case.quick:  # the target case: what XLA and fewer Python round trips change
-            variants += [{"jit_compile": True, "steps_per_execution": 1},
-                         {"jit_compile": "auto", "steps_per_execution": 20}]
-        for variant in variants:
-            print(f"train {case.name} {variant}", file=sys.stderr, flush=True)
-            results["train"].append(train.measure_fit(case, steps=20, epochs=5, **variant))
-    if torch:
-        for k in (50,) if mode == "quick" else (1, 5, 50):
-            print(f"torch k={k}", file=sys.stderr, flush=True)
-            results["torch"].append(
-                _subprocess_json("torch_iwae", "--k", k, "--threads", threads, "--steps", 10, "--repeats", 3,
-                                 threads=threads))
+        _report(f"train {case.name}")
+        peer = case.peer if torch else None
+        results["train"].append(train.measure_case(case, _variants(case, mode), peer, threads))
+        _report(train_table([results["train"][-1]]))
     if evaluate:
-        print(f"evaluation subset={subset}", file=sys.stderr, flush=True)
+        _report(f"evaluation of {subset} images")
         results["evaluation"].append(_subprocess_json("evaluate", "--subset", subset, "--threads", threads,
                                                       threads=threads))
-    results["machine_after"] = machine.snapshot()
+    if workers:
+        _report("MultiWorkerMirroredStrategy, 1 and 2 workers")
+        results["workers"].append(_subprocess_json("workers", "--steps", 40 if mode == "quick" else 200,
+                                                   threads=threads))
+    results["machine_after"] = {**machine.snapshot(), "peak": machine.matmul_peak()}
     return results
+
+
+def _report(text):
+    print(text, file=sys.stderr, flush=True)
 
 
 def _row(*cells):
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def markdown(results):
-    m, after = results["machine"], results["machine_after"]
-    lines = [f"Run {m['utc']} ({results['mode']}), {m['cpus']} CPUs, {m['threads']} threads, "
-             f"TensorFlow {m['tensorflow']}, load average {m['loadavg']} -> {after['loadavg']}.", "",
-             _row("training step (batch)", "jit_compile", "steps/call", "ms/step median (best)",
-                  "GFLOP/step (graph check)", "matmul peak GFLOP/s", "fraction of peak", "floor ms",
-                  "CPU ms/step", "fraction of peak (CPU time)"), _row(*["---"] * 10)]
-    for r in results["train"]:
-        lines.append(_row(f"{r['case']} ({r['batch']})", r["jit_compile"], r["steps_per_execution"],
-                          f"{r['ms_per_step_median']:.1f} ({r['ms_per_step_best']:.1f})",
-                          f"{r['gflop_per_step']:.2f} ({3 * r['gflop_forward_graph_matmuls']:.2f})",
-                          f"{r['peak_gflops']:.0f}",
-                          f"{r['fraction_of_peak']:.2f}", f"{r['floor_ms']:.1f}",
-                          f"{r['cpu_ms_per_step']:.1f}", f"{r['fraction_of_peak_cpu']:.2f}"))
-    for r in results["torch"]:
-        if "error" in r:
-            lines.append(_row(f"PyTorch failed: {r['error'][-200:]!r}", *[""] * 9))
-            continue
-        lines.append(_row(f"{r['implementation']} IWAE L1 k={r['k']}", "-", 1,
-                          f"{r['ms_per_step_median']:.1f} ({r['ms_per_step_best']:.1f})", "",
-                          f"{r['torch_matmul_gflops']:.0f} (torch)", "", "",
-                          f"{r.get('cpu_ms_per_step', 0):.1f}", ""))
-    if results["evaluation"]:
-        lines += ["", _row("evaluation", "images", "seconds", "images/s", "TFLOP", "fraction of peak",
-                           "time / floor", "CPU time / CPU floor", "peak RSS MiB", "mean log-likelihood"),
-                  _row(*["---"] * 10)]
-    for r in results["evaluation"]:
+def machine_line(m):
+    peak = m["peak"]
+    return (f"{m['utc']}: TensorFlow {m['tensorflow']} on {m['device']} ({m['cpus']} CPUs, {m['threads']} "
+            f"threads; GPUs: {m['gpus'] or 'none'}), load average {m['loadavg']}, float32 matmul peak "
+            f"{peak['gflops_median']:.0f} GFLOP/s (best {peak['gflops_best']:.0f}, 2048^3).")
+
+
+def train_table(train):
+    lines = [_row("training step (batch)", "contender", "ms/step median (best)", "tfgen / contender",
+                  "GFLOP/step (graph check)", "fraction of peak", "floor ms", "CPU ms/step",
+                  "fraction of peak (CPU)", "load"), _row(*["---"] * 10)]
+    for r in train:
+        for name, c in r["contenders"].items():
+            ratio = c.get("ratio_to_reference")
+            lines.append(_row(f"{r['case']} ({r['batch']})", name,
+                              f"{c['ms_per_step_median']:.1f} ({c['ms_per_step_best']:.1f})",
+                              "" if ratio is None else f"{ratio:.2f}",
+                              f"{r['gflop_per_step']:.3f} ({3 * r['gflop_forward_graph_matmuls']:.3f})",
+                              f"{c['fraction_of_peak']:.2f}", f"{r['floor_ms']:.1f}",
+                              f"{c['cpu_ms_per_step']:.1f}", f"{c['fraction_of_peak_cpu']:.2f}",
+                              r["loadavg"][0]))
+    return "\n".join(lines)
+
+
+def evaluation_table(evaluation):
+    lines = [_row("evaluation", "images", "seconds", "images/s", "TFLOP", "fraction of peak", "time / floor",
+                  "CPU time / CPU floor", "peak RSS MiB", "mean log-likelihood"), _row(*["---"] * 10)]
+    for r in evaluation:
         if "error" in r:
             lines.append(_row(f"failed: {r['error'][-300:]!r}", *[""] * 9))
             continue
         lines.append(_row(f"IWAE L{r['layers']} k={r['k']}", r["subset"], f"{r['seconds']:.1f}",
-                          f"{r['images_per_s']:.2f}", f"{r['gflop'] / 1e3:.2f}",
+                          f"{r['images_per_s']:.1f}", f"{r['gflop'] / 1e3:.2f}",
                           f"{r['fraction_of_peak']:.2f}", f"{r['time_over_floor']:.2f}",
                           f"{r['cpu_over_floor']:.2f}", f"{r['peak_rss_mib']:.0f}",
                           f"{r['log_likelihood_mean']:.2f}"))
     return "\n".join(lines)
 
 
+def workers_table(workers):
+    lines = [_row("workers", "examples/s", "speed-up", "final bound", "bound difference (noise)"),
+             _row(*["---"] * 5)]
+    for r in workers:
+        if "error" in r:
+            lines.append(_row(f"failed: {r['error'][-300:]!r}", "", "", "", ""))
+            continue
+        for w in r["runs"]:
+            lines.append(_row(w["workers"], f"{w['examples_per_s']:.0f}",
+                              f"{w['examples_per_s'] / r['runs'][0]['examples_per_s']:.2f}",
+                              f"{w['bound']:.2f}", "" if w["workers"] == 1 else
+                              f"{w['bound'] - r['runs'][0]['bound']:+.2f} ({r['noise']:.2f})"))
+    return "\n".join(lines)
+
+
+def checks(results):
+    """The issue's acceptance checks, one line each: ``(text, passed)``."""
+    lines = []
+    for r in results["train"]:
+        c = r["contenders"]
+        if "pytorch" in c:
+            ratio = c["pytorch"]["ratio_to_reference"]
+            lines.append((f"{r['case']}: tfgen / PyTorch step {ratio:.2f} (target <= {TARGET_PEER_RATIO})",
+                          ratio <= TARGET_PEER_RATIO))
+        if "xla" in c:
+            xla = c["xla"]["ratio_to_reference"]  # default / XLA
+            faster_default = xla <= 1.0
+            lines.append((f"{r['case']}: default ({'XLA' if r['default_jit'] else 'graph'}) / XLA step "
+                          f"{xla:.2f} (within {XLA_TOLERANCE:.0%}, or the default is the faster)",
+                          abs(xla - 1.0) <= XLA_TOLERANCE or faster_default))
+    for r in results["evaluation"]:
+        if "error" not in r:
+            lines.append((f"evaluation k={r['k']}, {r['subset']} images: {r['time_over_floor']:.2f}x its "
+                          f"FLOP floor (target <= {EVAL_FLOOR_RATIO}), peak RSS {r['peak_rss_mib']:.0f} MiB "
+                          f"(target < {EVAL_MEMORY_MIB})",
+                          r["time_over_floor"] <= EVAL_FLOOR_RATIO and r["peak_rss_mib"] < EVAL_MEMORY_MIB))
+    for r in results["workers"]:
+        if "error" not in r:
+            one, two = r["runs"][0], r["runs"][-1]
+            speedup = two["examples_per_s"] / one["examples_per_s"]
+            lines.append((f"2 workers: bound {two['bound']:.2f} vs 1 worker {one['bound']:.2f} "
+                          f"(noise {r['noise']:.2f}), throughput x{speedup:.2f}",
+                          abs(two["bound"] - one["bound"]) <= 3 * r["noise"]))
+    return lines
+
+
+def markdown(results):
+    m, after = results["machine"], results["machine_after"]
+    parts = [f"Run ({results['mode']}) " + machine_line(m),
+             f"At the end {after['utc']}: load average {after['loadavg']}, matmul peak "
+             f"{after['peak']['gflops_median']:.0f} GFLOP/s.", "", train_table(results["train"])]
+    if results["evaluation"]:
+        parts += ["", evaluation_table(results["evaluation"])]
+    if results["workers"]:
+        parts += ["", workers_table(results["workers"])]
+    parts += ["", "Checks:"] + [f"- {'PASS' if ok else 'FAIL'} {text}" for text, ok in checks(results)]
+    return "\n".join(parts)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="tfgen speed and memory benchmarks (run by hand).")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_const", const="quick", dest="mode",
-                      help="IWAE k=50 step, PyTorch k=50, evaluation of --subset (default 200) images")
+                      help="IWAE k=50 step (auto, XLA, 20 steps/call, PyTorch), evaluation of --subset "
+                           "(default 200) images, 1 vs 2 workers on 40 steps")
     mode.add_argument("--full", action="store_const", const="full", dest="mode",
-                      help="every registered case, PyTorch k=1,5,50, evaluation of all 10,000 test images")
+                      help="every registered case with its XLA variant and PyTorch peer, evaluation of all "
+                           "10,000 test images, 1 vs 2 workers on 200 steps")
     parser.add_argument("--subset", type=int, default=None, help="evaluate the first N test images")
     parser.add_argument("--threads", type=int, default=machine.threads())
     parser.add_argument("--cases", default=None, help="comma-separated case names (default: by mode)")
-    parser.add_argument("--no-torch", action="store_true")
-    parser.add_argument("--no-eval", action="store_true")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peers")
+    parser.add_argument("--no-eval", action="store_true", help="skip the k=5000 evaluation")
+    parser.add_argument("--no-workers", action="store_true", help="skip the multi-worker measurement")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args(argv)
     mode = args.mode or "quick"
     subset = args.subset or (200 if mode == "quick" else 10000)
     cases = args.cases.split(",") if args.cases else None
-    results = run(mode, subset, args.threads, cases, not args.no_torch, not args.no_eval)
+    results = run(mode, subset, args.threads, cases, not args.no_torch, not args.no_eval, not args.no_workers)
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"{mode}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
     table = markdown(results)

@@ -1,79 +1,133 @@
-"""Training-step time through ``model.fit()``, as users train.
+"""Training-step time through ``model.fit()``, as users train, interleaved with its contenders.
 
-Each epoch is ``steps`` batches of the case's dataset (``.repeat()``-ed, so one iterator
-serves the whole fit); the first epoch (tracing, warm-up) is dropped and the figure is the
-median over the other epochs of ``epoch time / steps``. The matmul peak is measured right
-before and after, and the step is reported as a fraction of it.
+A *contender* runs one epoch of ``steps`` training steps per call and returns its wall and
+process-CPU seconds: :class:`FitRunner` (a tfgen model through ``fit()``, one epoch per call,
+the compiled step kept between calls) or a :class:`benchmarks.peer.Peer` (PyTorch, in its own
+process). :func:`interleave` calls the contenders in turn, round after round (the order
+reversed every other round), so on a shared machine each pair of epochs sees the same load;
+the first round (tracing, warm-up) is dropped. Figures are medians over rounds, and a ratio
+to the first contender is the median of the per-round ratios.
 """
 import statistics
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from benchmarks import flops, machine
 
 
 class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-        self.cpu_seconds = []
-
     def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._start_cpu = time.perf_counter(), time.process_time()
+        self.start, self.start_cpu = time.perf_counter(), time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-        self.cpu_seconds.append(time.process_time() - self._start_cpu)
+        self.wall, self.cpu = time.perf_counter() - self.start, time.process_time() - self.start_cpu
 
 
-def measure_fit(case, steps=20, epochs=5, jit_compile="auto", steps_per_execution=1):
-    """Seconds per training step of ``case`` through ``fit()``: dict of figures."""
-    peak_before = machine.matmul_peak()
+def compiled(case, jit_compile="auto", steps_per_execution=1):
+    """The case's model, compiled with its optimizer(s)."""
     model = case.build()
     optimizer = case.optimizer() if case.optimizer else keras.optimizers.Adam(1e-3)
     optimizers = ({"optimizer": optimizer[0], "dual_optimizer": optimizer[1]} if isinstance(optimizer, tuple)
                   else {"optimizer": optimizer})
     model.compile(**optimizers, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-    data = case.data(case.batch).repeat()
-    timer = EpochTimer()
-    start = time.perf_counter()
-    model.fit(data, steps_per_epoch=steps, epochs=epochs + 1, verbose=0, callbacks=[timer])
-    wall = time.perf_counter() - start
-    per_step = [s / steps for s in timer.seconds[1:]]
+    return model
+
+
+class FitRunner:
+    """A tfgen model trained through ``fit()``, ``steps`` batches per :meth:`epoch` call."""
+
+    def __init__(self, case, steps, jit_compile="auto", steps_per_execution=1):
+        self.model = compiled(case, jit_compile, steps_per_execution)
+        self.data = case.data(case.batch).repeat()
+        self.steps, self.epochs, self.timer = steps, 0, EpochTimer()
+        self.steps_per_execution = steps_per_execution
+
+    def epoch(self, steps):
+        self.model.fit(self.data, steps_per_epoch=steps, epochs=self.epochs + 1, initial_epoch=self.epochs,
+                       verbose=0, callbacks=[self.timer])
+        self.epochs += 1
+        return self.timer.wall, self.timer.cpu
+
+
+def interleave(contenders, steps, rounds):
+    """``{name: {"wall": [s/step per round], "cpu": [...]}}`` over ``rounds`` timed rounds."""
+    times = {name: {"wall": [], "cpu": []} for name in contenders}
+    names = list(contenders)
+    for r in range(rounds + 1):
+        for name in names if r % 2 == 0 else reversed(names):
+            wall, cpu = contenders[name].epoch(steps)
+            if r:  # round 0 traces and warms up
+                times[name]["wall"].append(wall / steps)
+                times[name]["cpu"].append(cpu / steps)
+    return times
+
+
+def summary(seconds):
+    return {"ms_per_step_median": 1e3 * statistics.median(seconds), "ms_per_step_best": 1e3 * min(seconds),
+            "ms_per_step_all": [round(1e3 * s, 2) for s in seconds]}
+
+
+def paired_ratio(a, b):
+    """Median over rounds of ``a / b`` (per-step times of the same rounds)."""
+    return statistics.median(np.asarray(a) / np.asarray(b))
+
+
+def measure_case(case, variants, peer_spec=None, threads=None, steps=20, rounds=5):
+    """Interleaved ``fit()`` step times of ``case`` under each of ``variants`` (dicts of
+    ``jit_compile`` / ``steps_per_execution``; the first is the reference), and of its
+    PyTorch peer when ``peer_spec`` is given: a dict of figures, ratios to the reference."""
+    from benchmarks.peer import Peer
+
+    peak_before = machine.matmul_peak()
+    contenders = {}
+    for v in variants:
+        contenders[_label(v)] = FitRunner(case, steps, **v)
+    peer = None
+    if peer_spec is not None:
+        batches = [_numpy(b) for b in case.data(case.batch).take(steps)]
+        peer = contenders["pytorch"] = Peer(peer_spec, batches, threads or machine.threads())
+    try:
+        times = interleave(contenders, steps, rounds)
+    finally:
+        if peer is not None:
+            peer.close()
     peak_after = machine.matmul_peak()
     peak = (peak_before["gflops_median"] + peak_after["gflops_median"]) / 2
+    peak_cpu = (peak_before["gflops_per_cpu_s"] + peak_after["gflops_per_cpu_s"]) / 2
+    reference = next(iter(contenders))
+    model = contenders[reference].model
     flop = case.step_flops(model)
     log_w = tf.function(lambda x: model.log_weights(x, model.k).log_w)
-    graph_matmul, graph_all = flops.graph_flops(log_w, tf.TensorSpec((case.batch, *case.input_shape)),
-                                                loop_trips=case.loop_trips)
-    median = statistics.median(per_step)
-    cpu = statistics.median(s / steps for s in timer.cpu_seconds[1:])
-    peak_cpu = (peak_before["gflops_per_cpu_s"] + peak_after["gflops_per_cpu_s"]) / 2
-    return {
-        "case": case.name,
-        "family": case.family,
-        "batch": case.batch,
-        "jit_compile": model.jit_compile,
-        "steps_per_execution": steps_per_execution,
-        "steps_per_epoch": steps,
-        "epochs_timed": epochs,
-        "ms_per_step_median": 1e3 * median,
-        "ms_per_step_best": 1e3 * min(per_step),
-        "ms_per_step_all": [round(1e3 * s, 2) for s in per_step],
-        "gflop_per_step": flop / 1e9,
-        "gflop_forward_graph_matmuls": graph_matmul / 1e9,  # matmuls and convolutions; = gflop_per_step / 3
-        "gflop_forward_graph_all_ops": graph_all / 1e9,
-        "gflops_achieved": flop / median / 1e9,
-        "peak_gflops": peak,
-        "fraction_of_peak": flop / median / 1e9 / peak,
-        "floor_ms": 1e3 * flop / (peak * 1e9),
-        "cpu_ms_per_step": 1e3 * cpu,
-        "fraction_of_peak_cpu": flop / cpu / 1e9 / peak_cpu,
-        "fit_wall_s": wall,
-        "peak_before": peak_before,
-        "peak_after": peak_after,
-        **machine.snapshot(),
-    }
+    spec = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype),
+                                 case.data(case.batch).element_spec)
+    graph_matmul, _ = flops.graph_flops(log_w, spec, loop_trips=case.loop_trips)
+    result = {"case": case.name, "family": case.family, "batch": case.batch, "steps_per_epoch": steps,
+              "rounds": rounds, "gflop_per_step": flop / 1e9,
+              "gflop_forward_graph_matmuls": graph_matmul / 1e9, "peak_gflops": peak,
+              "peak_gflops_per_cpu_s": peak_cpu, "floor_ms": 1e3 * flop / (peak * 1e9),
+              "default_jit": bool(model.jit_compile), "peak_before": peak_before, "peak_after": peak_after,
+              "contenders": {}, **machine.snapshot()}
+    for name, t in times.items():
+        wall, cpu = statistics.median(t["wall"]), statistics.median(t["cpu"])
+        entry = {**summary(t["wall"]), "cpu_ms_per_step": 1e3 * cpu,
+                 "fraction_of_peak": flop / wall / 1e9 / peak,
+                 "fraction_of_peak_cpu": flop / cpu / 1e9 / peak_cpu}
+        if name != reference:
+            entry["ratio_to_reference"] = paired_ratio(times[reference]["wall"], t["wall"])
+        result["contenders"][name] = entry
+    if peer is not None:
+        result["contenders"]["pytorch"].update(peer.info)
+    return result
+
+
+def _label(variant):
+    jit = {True: "xla", False: "graph", "auto": "auto"}[variant.get("jit_compile", "auto")]
+    spe = variant.get("steps_per_execution", 1)
+    return jit if spe == 1 else f"{jit}, {spe} steps/call"
+
+
+def _numpy(batch):
+    return tf.nest.map_structure(lambda t: t.numpy(), batch)

@@ -50,7 +50,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import backend, data_checks, estimators, objectives, presets, seeds  # noqa: F401  (backend: checks Keras)
+from tfgen import backend, data_checks, distribute, estimators, objectives, presets, seeds  # noqa: F401
 from tfgen.config import SCORE_FUNCTION
 from tfgen.data_checks import check_numeric  # noqa: F401  (re-exported: models' validate_inputs use it)
 
@@ -335,6 +335,14 @@ class LatentVariableModel(keras.Model):
 
     def test_step(self, data):
         return super().test_step(self.checked_data(data))
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """The logs of a step; rank 1 across several workers, where Keras 3 averages each
+        worker's logs along axis 0 and a scalar has none (tensorflow/tensorflow#72388)."""
+        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        if distribute.workers() > 1:
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     def predict_step(self, data) -> tf.Tensor:
         """Per-example training bound (:meth:`bound_of` with the model's k), shape ``[batch]``."""

@@ -26,11 +26,16 @@ finite. A batch the model cannot score (:mod:`tfgen.data_checks`) stops the run 
 update with a ``ValueError`` naming the epoch and batch; a new run that stops before its first
 checkpoint leaves no folder behind.
 
+Under a multi-worker strategy (:mod:`tfgen.distribute`) only the chief writes ``out``; the
+other workers read its checkpoints to resume and write their own files to a temporary folder,
+deleted when the process exits.
+
 Nothing here is pickled; ``config.json`` lets :func:`load` rebuild any registered model
 without knowing its class.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import glob
@@ -48,7 +53,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfgen
-from tfgen import summaries
+from tfgen import distribute, summaries
 from tfgen.errors import DivergedError
 
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.weights.h5", "metrics.json", "history.csv"
@@ -95,8 +100,14 @@ class Run:
         if os.path.exists(self.out) and not os.path.isdir(self.out):
             raise ValueError(f"--out {self.out} is a file, not a folder.")
         self.created = not os.path.exists(self.out)
+        shared = self.out
+        if not distribute.is_chief():  # another worker of a multi-worker run: the chief writes `out`
+            if not (overwrite or self.resume):
+                existing_run(shared)  # refuse as the chief does, rather than wait for it
+            self.out = tempfile.mkdtemp(prefix="tfgen-worker-")
+            atexit.register(shutil.rmtree, self.out, ignore_errors=True)
         if self.resume:
-            self.checkpoint = latest_checkpoint(self.out, resume_epoch)
+            self.checkpoint = latest_checkpoint(shared, resume_epoch)
             self.state = read_json(os.path.join(self.checkpoint, CHECKPOINT_STATE))
             _check_same_settings(self.state.get("settings", {}), self.settings, self.checkpoint)
         else:
@@ -384,9 +395,8 @@ def load_checkpoint(folder: str) -> tuple[keras.Model, dict]:
 
 
 # --- finished runs -----------------------------------------------------------------------------
-def prepare_dir(out: str, overwrite: bool = False) -> None:
-    """Create ``out``; refuse to reuse a folder holding a run unless ``overwrite`` (then it is
-    emptied of the old run's files)."""
+def existing_run(out: str, overwrite: bool = False) -> list[str]:
+    """The run files in ``out``; ``ValueError`` if there are any and not ``overwrite``."""
     existing = [f for f in (CONFIG, WEIGHTS, METRICS, HISTORY, CHECKPOINTS)
                 if os.path.exists(os.path.join(out, f))]
     if existing and not overwrite:
@@ -394,6 +404,13 @@ def prepare_dir(out: str, overwrite: bool = False) -> None:
             f"{out} already holds a run ({', '.join(existing)}); choose another --out, pass --resume to "
             "continue it or --overwrite to replace it."
         )
+    return existing
+
+
+def prepare_dir(out: str, overwrite: bool = False) -> None:
+    """Create ``out``; refuse to reuse a folder holding a run unless ``overwrite`` (then it is
+    emptied of the old run's files)."""
+    existing = existing_run(out, overwrite)
     for name in existing + [LOGS]:
         path = os.path.join(out, name)
         if os.path.isdir(path):

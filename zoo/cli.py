@@ -20,6 +20,10 @@ Every ``train`` has the run driver's flags (:mod:`tfgen.runs`) with one meaning:
 ``--verbose``. Exit status: 0 done, 2 bad input (one line on stderr, nothing written), 1 the
 work failed (a diverged run, whose last good checkpoint is kept; no network for a download).
 
+``train`` runs under the ``tf.distribute`` strategy of the environment (:mod:`tfgen.distribute`):
+the same command trains on one device, on every GPU of a machine, or as one worker of several
+when ``TF_CONFIG`` names a cluster (docs/distributed.md).
+
 This module and the families' ``cli`` modules import no TensorFlow until a command runs, so
 ``--help`` answers at once.
 """
@@ -108,7 +112,13 @@ def main(argv=None):
 
     command = " ".join(filter(None, [args.verb, getattr(args, "family", None)]))
     try:
-        args.handler(args)
+        if args.verb == "train":
+            from tfgen import distribute
+
+            with distribute.strategy().scope():
+                args.handler(args)
+        else:
+            args.handler(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tfgen {command}: error: {error}", file=sys.stderr)
         return 2

@@ -206,7 +206,7 @@ def train(args):
                          steps=int(model.optimizer.iterations.numpy()))
     if primary is not None:  # after the run is saved: measuring compiles the primary
         primary_figures = family.FAMILY.measure(model.primary, test, 1, seed=args.seed)
-        metrics = runs.update_metrics(args.out, primary=_recorded(primary_figures))
+        metrics = runs.update_metrics(run.out, primary=_recorded(primary_figures))
     print(f"gamma {config.gamma:g}: test distortion {figures['distortion']:.3f}, rate {figures['rate']:.1f} "
           f"nats, ELBO {figures['elbo']:.1f} nats ({figures['bits_per_dim']:.3f} bits/dim)  "
           f"-> {args.out}/metrics.json")

@@ -1,0 +1,141 @@
+"""A PyTorch peer in its own process, running one epoch of training steps each time it is asked.
+
+The benchmark (:mod:`benchmarks.train`) alternates epochs of tfgen's ``fit()`` and of the peer
+on the same batches, so both see the same load on a shared machine and their ratio is
+measured pair by pair. The peer process imports no TensorFlow; it is driven over its
+standard input and output, one JSON line per message::
+
+    parent -> peer   {"steps": 20}
+    peer -> parent   {"wall": seconds, "cpu": process CPU seconds}
+
+A peer is named by a spec ``{"module": "torch_vrnn", **keyword arguments}``: the module's
+``make_step(batches, **kwargs)`` returns ``step(i)``, one optimiser step on ``batches[i % n]``.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def save_batches(path, batches):
+    """Batches (arrays, or dicts of arrays) as one ``.npz``: ``b{i}`` or ``b{i}.{key}``."""
+    arrays = {}
+    for i, batch in enumerate(batches):
+        if isinstance(batch, dict):
+            arrays.update({f"b{i}.{key}": value for key, value in batch.items()})
+        else:
+            arrays[f"b{i}"] = batch
+    np.savez(path, count=len(batches), **arrays)
+
+
+def load_batches(path):
+    with np.load(path) as f:
+        batches = []
+        for i in range(int(f["count"])):
+            if f"b{i}" in f:
+                batches.append(f[f"b{i}"])
+            else:
+                prefix = f"b{i}."
+                batches.append({key[len(prefix):]: f[key] for key in f.files if key.startswith(prefix)})
+    return batches
+
+
+class Peer:
+    """The parent's handle on a peer process; ``epoch(steps)`` -> ``(wall, cpu)`` seconds.
+
+    Args:
+        spec: ``{"module": name in benchmarks, **make_step kwargs}``.
+        batches: the training batches (NumPy), the same the tfgen side trains on.
+        threads: intra-op threads (``torch.set_num_threads``).
+    """
+
+    def __init__(self, spec, batches, threads):
+        self.spec = spec
+        self._dir = tempfile.TemporaryDirectory(prefix="tfgen-peer-")
+        data = os.path.join(self._dir.name, "batches.npz")
+        save_batches(data, batches)
+        # PASSIVE: OpenMP threads sleep instead of spinning at barriers; on a machine shared with
+        # other jobs spinning multiplies PyTorch's step time several-fold.
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.peer", "--spec", json.dumps(spec), "--data", data,
+             "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        self.info = self._read()
+
+    def _read(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"The PyTorch peer {self.spec} exited (code {self.process.wait()}); "
+                               "is torch installed (pip install .[bench])?")
+        return json.loads(line)
+
+    def epoch(self, steps):
+        self.process.stdin.write(json.dumps({"steps": steps}) + "\n")
+        self.process.stdin.flush()
+        reply = self._read()
+        return reply["wall"], reply["cpu"]
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=60)
+        self._dir.cleanup()
+
+
+def torch_matmul_gflops(n=2048, repeats=5):
+    import torch
+
+    a = torch.randn(n, n)
+    a @ a
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def serve(spec, data, threads):
+    """The peer process: build the step, then run ``steps`` of it per request line."""
+    import importlib
+
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    spec = dict(spec)
+    module = importlib.import_module(f"benchmarks.{spec.pop('module')}")
+    step = module.make_step(load_batches(data), **spec)
+    info = {"implementation": f"pytorch {torch.__version__} eager", "threads": torch.get_num_threads(),
+            "torch_matmul_gflops": torch_matmul_gflops()}
+    print(json.dumps(info), flush=True)
+    i = 0
+    for line in sys.stdin:
+        steps = json.loads(line)["steps"]
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            loss = step(i)
+            i += 1
+        print(json.dumps({"wall": time.perf_counter() - start, "cpu": time.process_time() - start_cpu,
+                          "loss": loss}), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help='JSON: {"module": "torch_vrnn", ...}')
+    parser.add_argument("--data", required=True, help=".npz of the batches (save_batches)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    serve(json.loads(args.spec), args.data, args.threads)
+
+
+if __name__ == "__main__":
+    main()
