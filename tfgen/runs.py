@@ -12,6 +12,9 @@ A run folder holds::
     checkpoints/epoch-000012/   model.keras (weights and every optimizer's state, dual
                                 optimizers too) + state.json (epochs done, the model's
                                 sampling-noise state, wall time, history so far)
+                                (+ best.weights.h5 with early stopping)
+    best.weights.h5    with early stopping (``Run.fit(monitor=...)``): the weights of the
+                       epoch with the best monitored held-out figure so far
 
 A checkpoint is written into a temporary folder and renamed into place, so a kill at any
 moment leaves only complete checkpoints; ``--resume`` continues from the newest one and
@@ -20,6 +23,11 @@ epoch, :func:`tfgen.data.epoch_batches`). A batch whose loss is NaN or infinite,
 that ends with non-finite weights, stops the run: that epoch is not checkpointed, no final
 weights are written, ``metrics.json`` says ``"status": "diverged"`` and :class:`DivergedError`
 is raised (the CLI exits 1).
+
+Early stopping (``Run.fit(..., monitor="val_...", patience=N)``) is Keras' own
+``EarlyStopping`` made resumable: the best weights live in ``best.weights.h5`` (and in each
+checkpoint), the best figure and the wait are replayed from the history, so a run resumed in
+another process stops at the epoch an uninterrupted one would, and ends with the best weights.
 
 Nothing here is pickled; ``config.json`` lets :func:`load` rebuild any registered model
 without knowing its class.
@@ -41,6 +49,7 @@ import tfgen
 from tfgen.errors import DivergedError
 
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.weights.h5", "metrics.json", "history.csv"
+BEST_WEIGHTS = "best.weights.h5"
 CHECKPOINTS, LOGS = "checkpoints", "logs"
 CHECKPOINT_MODEL, CHECKPOINT_STATE = "model.keras", "state.json"
 OPTIMIZERS = ("optimizer", "dual_optimizer")
@@ -86,6 +95,7 @@ class Run:
             self.checkpoint = latest_checkpoint(self.out, resume_epoch)
             self.state = read_json(os.path.join(self.checkpoint, CHECKPOINT_STATE))
             _check_same_settings(self.state.get("settings", {}), self.settings, self.checkpoint)
+            _restore_best_weights(self.checkpoint, self.out)
         else:
             prepare_dir(self.out, overwrite)
         self.started = time.time()
@@ -105,7 +115,7 @@ class Run:
 
     # --- training --------------------------------------------------------------------------
     def fit(self, model, data, epochs, steps_per_epoch=None, callbacks=(), max_minutes=None,
-            checkpoint_every=1, keep_epochs=(), verbose=1):
+            checkpoint_every=1, keep_epochs=(), verbose=1, monitor=None, patience=None, mode="max"):
         """Train ``model`` for epochs ``initial_epoch .. epochs - 1``; return the whole history.
 
         Args:
@@ -120,6 +130,11 @@ class Run:
             checkpoint_every: checkpoint every this many epochs (and after the last).
             keep_epochs: epochs whose checkpoints are never pruned (e.g. schedule stages).
             verbose: Keras' verbosity.
+            monitor: early stopping on this log key (a held-out figure a callback logs, e.g.
+                ``val_log_likelihood_k100``): stop after ``patience`` evaluations without
+                improvement and end with the weights of the best one (``best.weights.h5``).
+            patience: evaluations of ``monitor`` without improvement before stopping.
+            mode: ``"max"`` (a bound, the default) or ``"min"`` (a loss).
 
         Returns:
             ``{column: [value per epoch]}`` over every epoch of the run, resumed ones included.
@@ -134,6 +149,11 @@ class Run:
         first, state = self.initial_epoch, self.state
         if first >= epochs:
             raise ValueError(f"The checkpoint already has {first} epochs; ask for more with --epochs.")
+        stopping = [] if monitor is None else [
+            _EarlyStopping(self.out, monitor, patience, mode, state["history"])]
+        if stopping and stopping[0].replay() >= patience:
+            raise ValueError(f"{self.out} already stopped early ({patience} evaluations of {monitor} without "
+                             "improvement); its final weights are the best ones.")
         if callable(data) and not hasattr(data, "element_spec"):
             data = data(first)
         guard = _NaNGuard()
@@ -141,14 +161,19 @@ class Run:
                                      guard=guard, seconds_before=state["train_seconds"],
                                      history=state["history"])
         budget = [] if max_minutes is None else [TimeBudget(max_minutes)]  # before the checkpointer
-        driver = [guard, *budget, checkpointer, keras.callbacks.TensorBoard(os.path.join(self.out, LOGS))]
+        # Early stopping sees the family's held-out figure and saves the best weights before the
+        # checkpointer copies them.
+        driver = [*stopping, guard, *budget, checkpointer,
+                  keras.callbacks.TensorBoard(os.path.join(self.out, LOGS))]
         start = time.time()
         model.fit(data, epochs=epochs, initial_epoch=first, steps_per_epoch=steps_per_epoch,
                   verbose=verbose, callbacks=list(callbacks) + driver)
         self.train_seconds = state["train_seconds"] + time.time() - start
         self.history = checkpointer.history
         self.epochs_done = first + len(self.history) - len(state["history"])
-        self.budget_hit = self.epochs_done < epochs and not guard.diverged
+        self.stopped_early = bool(stopping and stopping[0].stopped_epoch)
+        self.budget_hit = self.epochs_done < epochs and not guard.diverged and not self.stopped_early
+        self.best = stopping[0].summary() if stopping else {}
         if guard.diverged:
             last = latest_checkpoint(self.out, required=False)
             update_metrics(self.out, status="diverged", diverged_at=guard.where,
@@ -164,9 +189,10 @@ class Run:
         save(model, self.out, self.settings, self.family)
         last = ({key: value for key, value in self.history[-1].items() if key != "epoch"}
                 if self.history else {})
-        return update_metrics(
-            self.out, status="time_budget" if self.budget_hit else "finished", epochs=self.epochs_done,
-            train_seconds=round(self.train_seconds, 1), final_train=last, **metrics)
+        status = "early_stopped" if self.stopped_early else "time_budget" if self.budget_hit else "finished"
+        return update_metrics(self.out, status=status, epochs=self.epochs_done,
+                              train_seconds=round(self.train_seconds, 1), final_train=last, **self.best,
+                              **metrics)
 
 
 def _check_same_settings(recorded, settings, checkpoint):
@@ -208,6 +234,58 @@ class _NaNGuard(keras.callbacks.Callback):
             self.diverged, self.loss = True, {key: (logs or {}).get(key, "not finite") for key in bad}
             self.where = f"the end of epoch {epoch + 1} ({', '.join(bad)} not finite)"
             self.model.stop_training = True
+
+
+class _EarlyStopping(keras.callbacks.EarlyStopping):
+    """``keras.callbacks.EarlyStopping`` that survives a resume in another process.
+
+    The best weights are written to ``out/best.weights.h5`` when ``monitor`` improves (and
+    copied into each checkpoint by :func:`save_checkpoint`) and loaded back when training
+    ends; :meth:`replay` rebuilds the best value, its epoch and the wait from the resumed
+    history. Epochs whose logs lack ``monitor`` (held-out figures measured every N epochs)
+    neither count nor warn.
+    """
+
+    def __init__(self, out, monitor, patience, mode, history):
+        if patience is None or patience < 1:
+            raise ValueError(f"Early stopping on {monitor} needs patience >= 1, got {patience!r}.")
+        super().__init__(monitor=monitor, patience=patience, mode=mode)
+        self.path, self.history = os.path.join(out, BEST_WEIGHTS), history
+
+    def replay(self):
+        """Set the state from the history of the epochs already trained; return the wait."""
+        self.wait, self.stopped_epoch, self.best, self.best_epoch = 0, 0, None, 0
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        for row in self.history:
+            value = row.get(self.monitor)
+            if value is None:
+                continue
+            self.wait += 1
+            if self._is_improvement(value, self.best):
+                self.best, self.best_epoch, self.wait = value, row["epoch"] - 1, 0
+        return self.wait
+
+    def on_train_begin(self, logs=None):
+        self.replay()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (logs or {}).get(self.monitor) is None:
+            return
+        super().on_epoch_end(epoch, logs)
+        if self.best_epoch == epoch:
+            with _atomic(self.path, suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
+
+    def on_train_end(self, logs=None):
+        if os.path.exists(self.path):
+            self.model.load_weights(self.path)
+
+    def summary(self):
+        """``best_epoch`` and ``best_{monitor}`` for ``metrics.json``."""
+        if self.best is None:
+            return {}
+        return {"best_epoch": self.best_epoch + 1, f"best_{self.monitor}": float(self.best)}
 
 
 class _Checkpointer(keras.callbacks.Callback):
@@ -262,6 +340,8 @@ def save_checkpoint(model, out, epochs_done, train_seconds, history, settings):
              "seed_generator_state": model.seed_generator.state.numpy().tolist(),
              "history": history, "settings": settings, "tfgen_version": tfgen.__version__}
     write_json(os.path.join(tmp, CHECKPOINT_STATE), state)
+    if os.path.exists(os.path.join(out, BEST_WEIGHTS)):
+        shutil.copy(os.path.join(out, BEST_WEIGHTS), os.path.join(tmp, BEST_WEIGHTS))
     if os.path.exists(final):  # an earlier attempt at this epoch (a resumed run): replace it
         shutil.rmtree(final)
     os.rename(tmp, final)
@@ -286,6 +366,16 @@ def latest_checkpoint(out, epoch=None, required=True):
     return found[-1]
 
 
+def _restore_best_weights(checkpoint, out):
+    """Put the checkpoint's best weights (early stopping) back in the run folder, or remove a
+    newer run's best weights that the checkpoint did not have."""
+    source, target = os.path.join(checkpoint, BEST_WEIGHTS), os.path.join(out, BEST_WEIGHTS)
+    if os.path.exists(source):
+        shutil.copy(source, target)
+    elif os.path.exists(target):
+        os.remove(target)
+
+
 def prune_checkpoints(out, keep=()):
     """Delete all but the newest :data:`KEEP_CHECKPOINTS` checkpoints and those in ``keep``."""
     found = checkpoints(out)
@@ -308,7 +398,7 @@ def load_checkpoint(folder):
 def prepare_dir(out, overwrite=False):
     """Create ``out``; refuse to reuse a folder holding a run unless ``overwrite`` (then it is
     emptied of the old run's files)."""
-    existing = [f for f in (CONFIG, WEIGHTS, METRICS, HISTORY, CHECKPOINTS)
+    existing = [f for f in (CONFIG, WEIGHTS, METRICS, HISTORY, CHECKPOINTS, BEST_WEIGHTS)
                 if os.path.exists(os.path.join(out, f))]
     if existing and not overwrite:
         raise ValueError(

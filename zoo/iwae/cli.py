@@ -54,6 +54,9 @@ def add_train_arguments(parser):
     parser.add_argument("--eval-every", type=int, default=None,
                         help="also estimate the validation log-likelihood (--eval-k) every N epochs "
                              "[default: never]")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early stopping: stop after this many --eval-every evaluations without "
+                             "improvement and keep the best weights [default: no early stopping]")
     parser.add_argument("--from-stage", type=int, default=None,
                         help="restart from the checkpoint written after stages 0..i-1 of --schedule paper "
                              "(Burda et al.'s --checkpoint i) [default: none]")
@@ -98,7 +101,7 @@ def _config(args, spec):
 
 
 def _check_args(args):
-    for name in ("epochs", "batch_size", "passes", "eval_every", "eval_k", "train_size"):
+    for name in ("epochs", "batch_size", "passes", "eval_every", "eval_k", "train_size", "patience"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
@@ -110,6 +113,8 @@ def _check_args(args):
     if args.from_stage is not None and (args.schedule != "paper" or args.from_stage < 1):
         raise ValueError(f"--from-stage restarts stage i >= 1 of --schedule paper, got {args.from_stage} "
                          f"with --schedule {args.schedule}.")
+    if args.patience is not None and args.eval_every is None:
+        raise ValueError("--patience stops on the validation log-likelihood: give --eval-every N too.")
     if args.exp != "train" and not args.init_from:
         raise ValueError(f"--exp {args.exp} needs --init-from, the run directory to start from.")
     if args.exp == "train" and args.init_from:
@@ -173,7 +178,8 @@ def train(args):
                                                                 name="val", seed=args.seed))
     run.fit(model, epochs_from, schedule.epochs, steps_per_epoch=-(-len(x) // args.batch_size),
             callbacks=family_callbacks, max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
-            keep_epochs=schedule.boundaries, verbose=args.verbose)
+            keep_epochs=schedule.boundaries, verbose=args.verbose,
+            monitor=f"val_log_likelihood_k{eval_k}" if args.patience else None, patience=args.patience)
 
     test = FAMILY.test_data(model, settings, "test")
     ll = FAMILY.measure(model, test, eval_k, seed=args.seed, verbose=0)["log_likelihood"]
