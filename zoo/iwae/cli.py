@@ -27,7 +27,9 @@ EXPERIMENTS = ("train", "iwae_to_vae", "vae_to_iwae")
 def add_train_arguments(parser):
     parser.add_argument("--dataset", default="digits",
                         help="a tfgen.data dataset: digits (no download), binarized_mnist, mnist, "
-                             "fashion_mnist, omniglot [default: %(default)s]")
+                             "fashion_mnist, omniglot, or Burda et al.'s protocols BinFixMNIST, MNIST "
+                             "(dynamic binarisation, 59,600 / 400 train / validation), OMNI "
+                             "[default: %(default)s]")
     parser.add_argument("--train-size", type=int, default=None,
                         help="train on a random subset of this many training images (seeded by --seed) "
                              "[default: all]")
