@@ -10,6 +10,12 @@ distortion-targeted VAE the ELBO (k = 1) with bits/dim, distortion and rate; plu
 figure (``family.quick_k`` samples, on ``family.quick_examples`` test examples) a test can
 re-check in seconds. All of it is written with :func:`tfgen.presets.save_to_preset` into
 ``zoo/presets/<name>/``. The command line is ``tfgen preset RUN --name NAME``.
+
+The metadata carries one value per held-out measure, on the family's protocol (the one the
+docs quote): ``test_evaluate`` keeps only the parts the family does not measure itself (a
+LagVAE's ``model.evaluate`` MMD over batches of 100 would sit beside the family's batches of
+250 or 1000), and ``run_metrics`` keeps the run's training record without the held-out figures
+it measured at the end of training (other k, other batches), which ``evaluations`` supersede.
 """
 import os
 import sys
@@ -77,6 +83,8 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
         evaluations.append(entry)
         print(f"{name}: test figure (k = {samples}{'' if examples is None else f', {examples} examples'}): "
               f"{entry['log_likelihood']:.3f} {family.unit}")
+    measured_keys = {key for entry in evaluations for key in entry}
+    test_evaluate = {key: value for key, value in test_evaluate.items() if key not in measured_keys}
     return presets.save_to_preset(model, os.path.join(directory, name), {
         "description": description,
         "dataset": dataset,
@@ -89,11 +97,17 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
         "evaluations": evaluations,
         "test_evaluate": test_evaluate,
         "command": command or family.command(settings),
-        "run_metrics": metrics,
+        "run_metrics": training_record(metrics),
         "settings": settings,
         **optimizers,
     })
 
+
+
+def training_record(metrics):
+    """A run's ``metrics.json`` without the held-out figures it measured (keys ``test...``,
+    ``val...``), which the preset's ``evaluations`` supersede."""
+    return {key: value for key, value in metrics.items() if not key.startswith(("test", "val"))}
 
 
 def subset(dataset, examples, batch_size=100):
