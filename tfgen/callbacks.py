@@ -59,6 +59,29 @@ class MultiSampleEvaluation(keras.callbacks.Callback):
             runs.update_metrics(self.metrics_dir, **{self.key: value, f"{self.key}_epoch": epoch + 1})
 
 
+class PeriodicEvaluation(keras.callbacks.Callback):
+    """Held-out figures during ``fit``: ``measure(model) -> {name: value}`` after every
+    ``every``-th epoch and after the last, written into the epoch's logs as ``{prefix}_{name}``
+    (so the run driver's history, TensorBoard and early stopping see them).
+
+    ``measure`` should draw its noise from a fixed seed, so that successive evaluations differ
+    by the weights alone (common random numbers) and training's noise is untouched.
+    """
+
+    def __init__(self, measure, every=1, prefix="val"):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"Evaluate every >= 1 epochs, got {every!r}.")
+        self.measure, self.every, self.prefix = measure, every, prefix
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every and epoch + 1 != self.params.get("epochs"):
+            return
+        figures = self.measure(self.model)
+        if logs is not None:
+            logs.update({f"{self.prefix}_{name}": float(value) for name, value in figures.items()})
+
+
 def active_units(means: dict[str, np.ndarray], threshold: float = 0.01,
                  ) -> tuple[dict[str, int], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Burda et al. (2016, sec. 5.2): unit ``u`` is active when ``Cov_x(E_q[u | x]) > threshold``.

@@ -18,6 +18,24 @@ file gives one ``ValueError`` naming it.
 the default for quick runs. Images are ``uint8 [n, h, w, c]``: ``{0, 1}`` for binary
 datasets, ``0..255`` for grey and colour ones.
 
+The dataset names of Burda et al.'s published code (github.com/yburda/iwae, ``datasets.py``)
+give its data protocol:
+
+* ``BinFixMNIST``: another name for ``binarized_mnist`` (Larochelle & Murray's fixed
+  binarization, 50,000 / 10,000 / 10,000; the code trains on the 50,000 and validates on the
+  10,000 validation images).
+* ``MNIST``: grey-level MNIST binarised afresh every time an image is used, the first 59,600
+  training images for training and the last 400 for validation (the code's
+  ``binarized_mnist(n_validation=400)``, no shuffling), the 10,000 test images for testing.
+* ``OMNI``: Omniglot's ``chardata.mat`` (28x28, from the IWAE repository), its training
+  images permuted with ``numpy.random.RandomState(123)`` and the last 1,345 held out for
+  validation (the code's ``binarized_shuffled_omniglot``), binarised afresh. Through TFDS the
+  images come from TFDS' own Omniglot splits, which are not the paper's.
+
+Grey-level MNIST and Omniglot come from ``$TFGEN_DATA_DIR`` or TFDS like ``mnist`` and
+``omniglot``; held-out splits of grey images (validation, test) are binarised once, with a
+fixed seed, so repeated evaluations score the same binary images.
+
 Every route goes through one pipeline: a source of single uint8 images (local arrays, or
 TFDS examples decoded, cropped and resized one by one), then shuffle, batch, prefetch.
 
@@ -74,6 +92,11 @@ class DatasetInfo:
     crop: tuple = None  # (top, left, height, width) of the TFDS image kept before resizing to shape
     streamed: bool = False  # too large for arrays: only stream / load, never load_images
     classes: int = 0  # label classes (0: the dataset has no labels)
+    # A protocol over another dataset's images: its training images, optionally permuted
+    # (numpy.random.RandomState(shuffle_seed)), split into train and the last `validation` ones.
+    parent: str = None
+    validation: int = 0
+    shuffle_seed: int = None
 
 
 def _idx_files(folder):
@@ -100,14 +123,26 @@ DATASETS = {
                     "downloaded by TFDS", crop=(40, 15, 148, 148), streamed=True),
         DatasetInfo("omniglot", (28, 28, 1), False, ("train", "test"), ("chardata.mat",), "omniglot",
                     "chardata.mat, the 28x28 Omniglot of Burda et al. (github.com/yburda/iwae)"),
+        # Burda et al.'s protocols (the names of their code's --dataset; module docstring).
+        DatasetInfo("MNIST", (28, 28, 1), False, ("train", "validation", "test"), _idx_files("mnist"),
+                    "mnist",
+                    "the four MNIST IDX files (LeCun et al.), as TFDS 'mnist' downloads them",
+                    parent="mnist", validation=400),
+        DatasetInfo("OMNI", (28, 28, 1), False, ("train", "validation", "test"), ("chardata.mat",),
+                    "omniglot",
+                    "chardata.mat, the 28x28 Omniglot of Burda et al. (github.com/yburda/iwae)",
+                    parent="omniglot", validation=1345, shuffle_seed=123),
     ]
 }
+ALIASES = {"BinFixMNIST": "binarized_mnist"}  # Burda et al.'s name of the fixed binarization
 
 
 def info(name: str) -> DatasetInfo:
-    """The :class:`DatasetInfo` of ``name``; ``ValueError`` for an unknown name."""
+    """The :class:`DatasetInfo` of ``name`` (or of the dataset an alias in :data:`ALIASES`
+    names); ``ValueError`` for an unknown name."""
+    name = ALIASES.get(name, name)
     if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}; available: {sorted(DATASETS)}.")
+        raise ValueError(f"Unknown dataset {name!r}; available: {sorted(DATASETS) + sorted(ALIASES)}.")
     return DATASETS[name]
 
 
@@ -136,10 +171,12 @@ def load_images(name: str, split: str) -> np.ndarray:
             f"Dataset {name!r} is too large to hold as arrays; use tfgen.data.stream({name!r}, {split!r}, "
             "batch_size) (uint8 batches) or tfgen.data.load (float32 batches).")
     data_dir, _, local_ok = _local_files(spec)
-    if name == "digits":
+    if spec.parent:
+        images = _protocol_split(spec, split)
+    elif spec.name == "digits":
         images = _digits(split)
     elif local_ok:
-        images = _checked(spec, _LOCAL_READERS[name](data_dir, split), os.path.join(data_dir, spec.files[0]))
+        images = _checked(spec, _LOCAL_READERS[spec.name](data_dir, split), os.path.join(data_dir, spec.files[0]))
     else:
         ds = _from_tfds(spec, split, spec.shape[0], shuffle_files=False, seed=None)
         images = np.concatenate(list(ds.batch(4096).as_numpy_iterator()))
@@ -227,6 +264,20 @@ def load_labels(name: str, split: str) -> np.ndarray:
     return np.concatenate(list(labels)).astype("int64")
 
 
+def _protocol_split(spec, split):
+    """A split of a protocol dataset (:attr:`DatasetInfo.parent`): the parent's test images,
+    or its training images, permuted if the protocol says so, cut into train and validation."""
+    if split == "test":
+        return load_images(spec.parent, "test")
+    images = load_images(spec.parent, "train")
+    if spec.shuffle_seed is not None:
+        images = images[np.random.RandomState(spec.shuffle_seed).permutation(len(images))]
+    if len(images) <= spec.validation:
+        raise ValueError(f"Dataset {spec.name!r} holds out the last {spec.validation} of {spec.parent!r}'s "
+                         f"training images for validation, but there are only {len(images)}.")
+    return images[:-spec.validation] if split == "train" else images[-spec.validation:]
+
+
 def num_examples(name: str, split: str) -> int | None:
     """The number of images in a split (``None`` if TFDS does not know it), without reading them."""
     spec = _spec(name, split)
@@ -266,17 +317,19 @@ def load(name: str, split: str, batch_size: int = 100, shuffle: bool | None = No
         split: ``"train"``, ``"validation"`` or ``"test"`` (as the dataset has them).
         shuffle: reshuffle every epoch; defaults to ``split == "train"``.
         seed: seed of the shuffle order and of the dynamic binarisation.
-        binarize: grey datasets get a fresh binarisation each epoch; ``False`` gives
-            ``pixel / 255`` in ``[0, 1]``. Ignored for binary datasets.
+        binarize: grey datasets get a fresh binarisation each epoch when shuffled (training),
+            one fixed binarisation otherwise (held-out splits: every pass scores the same binary
+            images); ``False`` gives ``pixel / 255`` in ``[0, 1]``. Ignored for binary datasets.
         flatten: ``[batch, h*w*c]`` vectors (the IWAE family) instead of ``[batch, h, w, c]``.
     """
     spec = _spec(name, split)
+    shuffle = split == "train" if shuffle is None else shuffle
     ds = _batches(spec, split, batch_size, shuffle, seed, None, None)
     shape = (-1, int(np.prod(spec.shape))) if flatten else (-1,) + spec.shape
     if spec.binary:
         ds = ds.map(lambda x: tf.reshape(tf.cast(x, "float32"), shape))
     elif binarize:
-        noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=shuffle)
         ds = tf.data.Dataset.zip(ds, noise).map(
             lambda x, s: tf.reshape(_bernoulli(tf.cast(x, "float32") / 255.0, s), shape)
         )
@@ -304,7 +357,7 @@ def _batches(spec, split, batch_size, shuffle, seed, size, limit):
 def _source(spec, split, size, shuffle, seed, limit):
     """``(dataset of uint8 [size, size, c] images, shuffle buffer)``: local arrays if there are
     any, else a TFDS stream."""
-    if spec.name == "digits" or _local_files(spec)[2]:
+    if spec.name == "digits" or spec.parent or _local_files(spec)[2]:
         images = load_images(spec.name, split)
         if limit is not None and limit < len(images):
             images = images[np.sort(np.random.default_rng(seed).choice(len(images), limit, replace=False))]

@@ -14,6 +14,9 @@ A run folder holds::
     checkpoints/epoch-000012/   model.keras (weights and every optimizer's state, dual
                                 optimizers too) + state.json (epochs done, the model's
                                 sampling-noise state, wall time, history so far)
+                                (+ best.weights.h5 with early stopping)
+    best.weights.h5    with early stopping (``Run.fit(monitor=...)``): the weights of the
+                       epoch with the best monitored held-out figure so far
 
 A checkpoint is written into a temporary folder and renamed into place, so a kill at any
 moment leaves only complete checkpoints; ``--resume`` continues from the newest one and
@@ -29,6 +32,11 @@ checkpoint leaves no folder behind.
 Under a multi-worker strategy (:mod:`tfgen.distribute`) only the chief writes ``out``; the
 other workers read its checkpoints to resume and write their own files to a temporary folder,
 deleted when the process exits.
+
+Early stopping (``Run.fit(..., monitor="val_...", patience=N)``) is Keras' own
+``EarlyStopping`` made resumable: the best weights live in ``best.weights.h5`` (and in each
+checkpoint), the best figure and the wait are replayed from the history, so a run resumed in
+another process stops at the epoch an uninterrupted one would, and ends with the best weights.
 
 Nothing here is pickled; ``config.json`` lets :func:`load` rebuild any registered model
 without knowing its class.
@@ -57,6 +65,7 @@ from tfgen import distribute, summaries
 from tfgen.errors import DivergedError
 
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.weights.h5", "metrics.json", "history.csv"
+BEST_WEIGHTS = "best.weights.h5"
 CHECKPOINTS, LOGS = "checkpoints", "logs"
 CHECKPOINT_MODEL, CHECKPOINT_STATE = "model.keras", "state.json"
 OPTIMIZERS = ("optimizer", "dual_optimizer")
@@ -110,6 +119,7 @@ class Run:
             self.checkpoint = latest_checkpoint(shared, resume_epoch)
             self.state = read_json(os.path.join(self.checkpoint, CHECKPOINT_STATE))
             _check_same_settings(self.state.get("settings", {}), self.settings, self.checkpoint)
+            _restore_best_weights(self.checkpoint, self.out)
         else:
             prepare_dir(self.out, overwrite)
         self.started = time.time()
@@ -133,7 +143,8 @@ class Run:
             steps_per_epoch: int | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
             max_minutes: float | None = None, checkpoint_every: int = 1, keep_epochs: Iterable[int] = (),
             verbose: int = 1, validation_data: tf.data.Dataset | None = None,
-            pictures: Callable[[keras.Model], dict[str, np.ndarray]] | None = None) -> dict[str, list]:
+            pictures: Callable[[keras.Model], dict[str, np.ndarray]] | None = None,
+            monitor: str | None = None, patience: int | None = None, mode: str = "max") -> dict[str, list]:
         """Train ``model`` for epochs ``initial_epoch .. epochs - 1``; return the whole history.
 
         Args:
@@ -153,6 +164,11 @@ class Run:
                 ``val_*`` columns, in the history and in TensorBoard.
             pictures: ``model -> {name: picture in [0, 1]}``, drawn into TensorBoard after
                 every epoch (``logs/pictures``, :class:`tfgen.summaries.Pictures`).
+            monitor: early stopping on this log key (a held-out figure a callback logs, e.g.
+                ``val_log_likelihood_k100``): stop after ``patience`` evaluations without
+                improvement and end with the weights of the best one (``best.weights.h5``).
+            patience: evaluations of ``monitor`` without improvement before stopping.
+            mode: ``"max"`` (a bound, the default) or ``"min"`` (a loss).
 
         Returns:
             ``{column: [value per epoch]}`` over every epoch of the run, resumed ones included.
@@ -167,6 +183,11 @@ class Run:
         first, state = self.initial_epoch, self.state
         if first >= epochs:
             raise ValueError(f"The checkpoint already has {first} epochs; ask for more with --epochs.")
+        stopping = [] if monitor is None else [
+            _EarlyStopping(self.out, monitor, patience, mode, state["history"])]
+        if stopping and stopping[0].replay() >= patience:
+            raise ValueError(f"{self.out} already stopped early ({patience} evaluations of {monitor} without "
+                             "improvement); its final weights are the best ones.")
         if callable(data) and not hasattr(data, "element_spec"):
             data = data(first)
         guard = _NaNGuard()
@@ -176,7 +197,9 @@ class Run:
         budget = [] if max_minutes is None else [TimeBudget(max_minutes)]  # before the checkpointer
         logs = os.path.join(self.out, LOGS)
         drawn = [] if pictures is None else [summaries.Pictures(os.path.join(logs, "pictures"), pictures)]
-        driver = [guard, *budget, checkpointer, keras.callbacks.TensorBoard(logs), *drawn]
+        # Early stopping sees the family's held-out figure and saves the best weights before the
+        # checkpointer copies them.
+        driver = [*stopping, guard, *budget, checkpointer, keras.callbacks.TensorBoard(logs), *drawn]
         start = time.time()
         try:
             model.fit(data, epochs=epochs, initial_epoch=first, steps_per_epoch=steps_per_epoch,
@@ -188,7 +211,9 @@ class Run:
         self.train_seconds = state["train_seconds"] + time.time() - start
         self.history = checkpointer.history
         self.epochs_done = first + len(self.history) - len(state["history"])
-        self.budget_hit = self.epochs_done < epochs and not guard.diverged
+        self.stopped_early = bool(stopping and stopping[0].stopped_epoch)
+        self.budget_hit = self.epochs_done < epochs and not guard.diverged and not self.stopped_early
+        self.best = stopping[0].summary() if stopping else {}
         if guard.diverged:
             last = latest_checkpoint(self.out, required=False)
             update_metrics(self.out, status="diverged", diverged_at=guard.where,
@@ -230,9 +255,10 @@ class Run:
         save(model, self.out, self.settings, self.family)
         last = ({key: value for key, value in self.history[-1].items() if key != "epoch"}
                 if self.history else {})
-        return update_metrics(
-            self.out, status="time_budget" if self.budget_hit else "finished", epochs=self.epochs_done,
-            train_seconds=round(self.train_seconds, 1), final_train=last, **metrics)
+        status = "early_stopped" if self.stopped_early else "time_budget" if self.budget_hit else "finished"
+        return update_metrics(self.out, status=status, epochs=self.epochs_done,
+                              train_seconds=round(self.train_seconds, 1), final_train=last, **self.best,
+                              **metrics)
 
 
 def _check_same_settings(recorded, settings, checkpoint, resumable=RESUMABLE, what="--resume continues the run"):
@@ -299,6 +325,58 @@ class _NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _EarlyStopping(keras.callbacks.EarlyStopping):
+    """``keras.callbacks.EarlyStopping`` that survives a resume in another process.
+
+    The best weights are written to ``out/best.weights.h5`` when ``monitor`` improves (and
+    copied into each checkpoint by :func:`save_checkpoint`) and loaded back when training
+    ends; :meth:`replay` rebuilds the best value, its epoch and the wait from the resumed
+    history. Epochs whose logs lack ``monitor`` (held-out figures measured every N epochs)
+    neither count nor warn.
+    """
+
+    def __init__(self, out, monitor, patience, mode, history):
+        if patience is None or patience < 1:
+            raise ValueError(f"Early stopping on {monitor} needs patience >= 1, got {patience!r}.")
+        super().__init__(monitor=monitor, patience=patience, mode=mode)
+        self.path, self.history = os.path.join(out, BEST_WEIGHTS), history
+
+    def replay(self):
+        """Set the state from the history of the epochs already trained; return the wait."""
+        self.wait, self.stopped_epoch, self.best, self.best_epoch = 0, 0, None, 0
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        for row in self.history:
+            value = row.get(self.monitor)
+            if value is None:
+                continue
+            self.wait += 1
+            if self._is_improvement(value, self.best):
+                self.best, self.best_epoch, self.wait = value, row["epoch"] - 1, 0
+        return self.wait
+
+    def on_train_begin(self, logs=None):
+        self.replay()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (logs or {}).get(self.monitor) is None:
+            return
+        super().on_epoch_end(epoch, logs)
+        if self.best_epoch == epoch:
+            with _atomic(self.path, suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
+
+    def on_train_end(self, logs=None):
+        if os.path.exists(self.path):
+            self.model.load_weights(self.path)
+
+    def summary(self):
+        """``best_epoch`` and ``best_{monitor}`` for ``metrics.json``."""
+        if self.best is None:
+            return {}
+        return {"best_epoch": self.best_epoch + 1, f"best_{self.monitor}": float(self.best)}
+
+
 class _Checkpointer(keras.callbacks.Callback):
     """Appends each epoch to ``history.csv`` and checkpoints every ``every`` epochs."""
 
@@ -352,6 +430,8 @@ def save_checkpoint(model: keras.Model, out: str, epochs_done: int, train_second
              "seed_generator_state": model.seed_generator.state.numpy().tolist(),
              "history": history, "settings": settings, "tfgen_version": tfgen.__version__}
     write_json(os.path.join(tmp, CHECKPOINT_STATE), state)
+    if os.path.exists(os.path.join(out, BEST_WEIGHTS)):
+        shutil.copy(os.path.join(out, BEST_WEIGHTS), os.path.join(tmp, BEST_WEIGHTS))
     if os.path.exists(final):  # an earlier attempt at this epoch (a resumed run): replace it
         shutil.rmtree(final)
     os.rename(tmp, final)
@@ -376,6 +456,16 @@ def latest_checkpoint(out: str, epoch: int | None = None, required: bool = True)
     return found[-1]
 
 
+def _restore_best_weights(checkpoint, out):
+    """Put the checkpoint's best weights (early stopping) back in the run folder, or remove a
+    newer run's best weights that the checkpoint did not have."""
+    source, target = os.path.join(checkpoint, BEST_WEIGHTS), os.path.join(out, BEST_WEIGHTS)
+    if os.path.exists(source):
+        shutil.copy(source, target)
+    elif os.path.exists(target):
+        os.remove(target)
+
+
 def prune_checkpoints(out: str, keep: Iterable[int] = ()) -> None:
     """Delete all but the newest :data:`KEEP_CHECKPOINTS` checkpoints and those in ``keep``."""
     found = checkpoints(out)
@@ -397,7 +487,7 @@ def load_checkpoint(folder: str) -> tuple[keras.Model, dict]:
 # --- finished runs -----------------------------------------------------------------------------
 def existing_run(out: str, overwrite: bool = False) -> list[str]:
     """The run files in ``out``; ``ValueError`` if there are any and not ``overwrite``."""
-    existing = [f for f in (CONFIG, WEIGHTS, METRICS, HISTORY, CHECKPOINTS)
+    existing = [f for f in (CONFIG, WEIGHTS, METRICS, HISTORY, CHECKPOINTS, BEST_WEIGHTS)
                 if os.path.exists(os.path.join(out, f))]
     if existing and not overwrite:
         raise ValueError(

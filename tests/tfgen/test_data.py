@@ -161,3 +161,42 @@ def test_real_fashion_mnist_labels():
     assert len(data.load_labels("fashion_mnist", "test")) == len(data.load_images("fashion_mnist", "test"))
     with pytest.raises(ValueError, match="no class labels.*fashion_mnist"):
         data.load_labels("binarized_mnist", "train")
+
+
+def test_burda_protocols_split_mnist_59600_400_and_binarise_dynamically(monkeypatch):
+    """Burda et al.'s dataset names, on mock TFDS data (grey-level MNIST is not available here)."""
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    with tfds.testing.mock_data(num_examples=430):
+        parent = data.load_images("mnist", "train")
+        splits = {s: data.load_images("MNIST", s) for s in ("train", "validation", "test")}
+        counts = {s: data.num_examples("MNIST", s) for s in ("train", "validation", "test")}
+        train = data.load("MNIST", "train", batch_size=430, seed=1)
+        epochs = [next(iter(train)).numpy() for _ in range(2)]
+        test = data.load("MNIST", "test", batch_size=430, seed=1)
+        passes = [next(iter(test)).numpy() for _ in range(2)]
+    assert counts == {"train": 30, "validation": 400, "test": 430}  # the last 400 training images
+    np.testing.assert_array_equal(splits["train"], parent[:30])
+    np.testing.assert_array_equal(splits["validation"], parent[30:])
+    assert set(np.unique(epochs[0])) == {0.0, 1.0} and np.mean(epochs[0] != epochs[1]) > 0.05  # fresh draws
+    np.testing.assert_array_equal(passes[0], passes[1])  # a held-out split is binarised once
+
+
+def test_omni_permutes_chardata_as_the_code_and_holds_out_1345(tmp_path, monkeypatch):
+    images = np.random.default_rng(0).random((1350, 28, 28))
+    savemat(tmp_path / "chardata.mat", {"data": images.transpose(0, 2, 1).reshape(1350, 784).T,
+                                        "testdata": images[:3].transpose(0, 2, 1).reshape(3, 784).T})
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    parent = data.load_images("omniglot", "train")
+    train, validation = data.load_images("OMNI", "train"), data.load_images("OMNI", "validation")
+    assert len(train) == 5 and len(validation) == 1345 and len(data.load_images("OMNI", "test")) == 3
+    order = np.random.RandomState(123).permutation(1350)
+    np.testing.assert_array_equal(np.concatenate([train, validation]), parent[order])
+
+
+def test_bin_fix_mnist_is_binarized_mnist(tmp_path, monkeypatch):
+    arrays = {split: np.full((2, 784), i % 2, "uint8") for i, split in enumerate(("train", "valid", "test"))}
+    np.savez(tmp_path / "binarized_mnist.npz", **arrays)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    assert data.info("BinFixMNIST") is data.info("binarized_mnist")
+    validation = data.load_images("BinFixMNIST", "validation")
+    np.testing.assert_array_equal(validation.reshape(2, 784), arrays["valid"])

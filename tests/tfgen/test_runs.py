@@ -134,3 +134,36 @@ def test_metrics_json_stays_valid_json_with_non_finite_values(tmp_path):
     runs.update_metrics(tmp_path, figure=float("nan"), nested={"a": float("inf"), "b": 1.0})
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert written == {"figure": None, "nested": {"a": None, "b": 1.0}}
+
+
+class Scripted(keras.callbacks.Callback):
+    """Logs a held-out figure that peaks after epoch 2 (and would peak again at epoch 5)."""
+
+    VALUES = [1.0, 3.0, 2.0, 2.5, 5.0, 5.0]
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_figure"] = self.VALUES[epoch]
+
+
+def test_early_stopping_ends_with_the_best_weights_and_resumes_to_the_same_stop(tmp_path):
+    _, at_best, _ = train(tmp_path / "two_epochs", 2)  # the weights after epoch 2, the best one
+    stop = {"callbacks": [Scripted()], "monitor": "val_figure", "patience": 2}
+    run, model, history = train(tmp_path / "straight", 6, **stop)
+    assert history["val_figure"] == [1.0, 3.0, 2.0, 2.5]  # two epochs without improvement
+    metrics = run.finish(model)
+    assert metrics["status"] == "early_stopped" and metrics["epochs"] == 4
+    assert metrics["best_epoch"] == 2 and metrics["best_val_figure"] == 3.0
+    final, _ = runs.load(tmp_path / "straight")
+    for a, b in zip(at_best.get_weights(), final.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    train(tmp_path / "killed", 6, max_minutes=1e-9, **stop)  # stops after epoch 1
+    # epoch 2, the best one
+    train(tmp_path / "killed", 6, resume=True, checkpoint_every=1, max_minutes=1e-9, **stop)
+    assert os.path.exists(tmp_path / "killed" / "checkpoints" / "epoch-000002" / runs.BEST_WEIGHTS)
+    run, resumed, history = train(tmp_path / "killed", 6, resume=True, **stop)
+    assert history["val_figure"] == [1.0, 3.0, 2.0, 2.5] and run.finish(resumed)["best_epoch"] == 2
+    for a, b in zip(at_best.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="already stopped early"):
+        train(tmp_path / "killed", 8, resume=True, **stop)

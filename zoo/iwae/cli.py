@@ -27,7 +27,9 @@ EXPERIMENTS = ("train", "iwae_to_vae", "vae_to_iwae")
 def add_train_arguments(parser):
     parser.add_argument("--dataset", default="digits",
                         help="a tfgen.data dataset: digits (no download), binarized_mnist, mnist, "
-                             "fashion_mnist, omniglot [default: %(default)s]")
+                             "fashion_mnist, omniglot, or Burda et al.'s protocols BinFixMNIST, MNIST "
+                             "(dynamic binarisation, 59,600 / 400 train / validation), OMNI "
+                             "[default: %(default)s]")
     parser.add_argument("--train-size", type=int, default=None,
                         help="train on a random subset of this many training images (seeded by --seed) "
                              "[default: all]")
@@ -54,6 +56,9 @@ def add_train_arguments(parser):
     parser.add_argument("--eval-every", type=int, default=None,
                         help="also estimate the log-likelihood (--eval-k) of the --validation-size held-out "
                              "examples every N epochs [default: never]")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early stopping: stop after this many --eval-every evaluations without "
+                             "improvement and keep the best weights [default: no early stopping]")
     parser.add_argument("--from-stage", type=int, default=None,
                         help="restart from the checkpoint written after stages 0..i-1 of --schedule paper "
                              "(Burda et al.'s --checkpoint i) [default: none]")
@@ -98,7 +103,7 @@ def _config(args, spec):
 
 
 def _check_args(args):
-    for name in ("epochs", "batch_size", "passes", "eval_every", "eval_k", "train_size"):
+    for name in ("epochs", "batch_size", "passes", "eval_every", "eval_k", "train_size", "patience"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
@@ -113,6 +118,8 @@ def _check_args(args):
     if args.eval_every and not args.validation_size:
         raise ValueError("--eval-every estimates the log-likelihood of the held-out examples: give "
                          "--validation-size > 0.")
+    if args.patience is not None and args.eval_every is None:
+        raise ValueError("--patience stops on the validation log-likelihood: give --eval-every N too.")
     if args.exp != "train" and not args.init_from:
         raise ValueError(f"--exp {args.exp} needs --init-from, the run directory to start from.")
     if args.exp == "train" and args.init_from:
@@ -184,7 +191,8 @@ def train(args):
     run.fit(model, epochs_from, schedule.epochs, steps_per_epoch=-(-len(x) // args.batch_size),
             callbacks=family_callbacks, max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
             keep_epochs=schedule.boundaries, verbose=args.verbose, validation_data=validation,
-            pictures=FAMILY.pictures_of(validation, args.seed))
+            pictures=FAMILY.pictures_of(validation, args.seed),
+            monitor=f"val_log_likelihood_k{eval_k}" if args.patience else None, patience=args.patience)
 
     test = FAMILY.test_data(model, settings, "test")
     ll = FAMILY.measure(model, test, eval_k, seed=args.seed, verbose=0)["log_likelihood"]

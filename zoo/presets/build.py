@@ -12,6 +12,12 @@ re-check in seconds. All of it is written with :func:`tfgen.presets.save_to_pres
 user's preset folder (``$TFGEN_HOME/presets/<name>/``, :func:`tfgen.presets.user_directory`) or
 ``--directory``, with a model card (``README.md``) showing samples the model draws (``samples.png``). The
 command line is ``tfgen preset build RUN --name NAME``.
+
+The metadata carries one value per held-out measure, on the family's protocol (the one the
+docs quote): ``test_evaluate`` keeps only the parts the family does not measure itself (a
+LagVAE's ``model.evaluate`` MMD over batches of 100 would sit beside the family's batches of
+250 or 1000), and ``run_metrics`` keeps the run's training record without the held-out figures
+it measured at the end of training (other k, other batches), which ``evaluations`` supersede.
 """
 from __future__ import annotations
 
@@ -103,6 +109,8 @@ def build(run: str, name: str, k: int | None = None, directory: str | None = Non
     if bad:
         raise ValueError(f"{run}'s test figure is {bad[0]['log_likelihood']} (k = {bad[0]['k']}); a preset needs a "
                          "finite figure, so nothing was written.")
+    measured_keys = {key for entry in evaluations for key in entry}
+    test_evaluate = {key: value for key, value in test_evaluate.items() if key not in measured_keys}
     folder = os.path.join(directory, name)
     metadata = presets.save_to_preset(model, folder, {
         "description": description,
@@ -116,7 +124,7 @@ def build(run: str, name: str, k: int | None = None, directory: str | None = Non
         "evaluations": evaluations,
         "test_evaluate": test_evaluate,
         "command": command or family.command(settings),
-        "run_metrics": metrics,
+        "run_metrics": training_record(metrics),
         "settings": settings,
         **optimizers,
     })
@@ -136,6 +144,12 @@ def write_card(folder: str, model=None, seed: int = 0) -> str:
     what = "a sequence" if family.default_num == 1 else f"{family.default_num} images"
     caption = f"{what} sampled from the model (tfgen sample {metadata['name']} --seed {seed})"
     return model_card.write(folder, metadata, {SAMPLES: caption}, family.references)
+
+
+def training_record(metrics):
+    """A run's ``metrics.json`` without the held-out figures it measured (keys ``test...``,
+    ``val...``), which the preset's ``evaluations`` supersede."""
+    return {key: value for key, value in metrics.items() if not key.startswith(("test", "val"))}
 
 
 def subset(dataset, examples, batch_size=100):

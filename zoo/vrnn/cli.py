@@ -3,7 +3,8 @@
 One command per row of docs/vrnn.md, e.g.::
 
     tfgen train vrnn --objective fivo --k 4 --epochs 60 --out runs/jsb_fivo_k4
-    tfgen train vrnn --config maddison2017 --out runs/jsb_fivo_64      # the reference code's sizes
+    tfgen train vrnn --config maddison2017 --out runs/jsb_fivo_64      # the reference code's defaults
+    tfgen train vrnn --config maddison2017 --eval-every 5 --patience 10 --epochs 500 --out runs/jsb_fivo_es
     tfgen evaluate runs/jsb_fivo_k4 --k 1000 --fivo-k 100               # IWAE_1000, FIVO_4 and FIVO_100
     tfgen sample runs/jsb_fivo_k4 --steps 64 --out roll.png             # or --out frames.npz --num 8
 
@@ -12,12 +13,17 @@ with ``frames`` / ``lengths`` (see :mod:`tfgen.sequences`; ``--likelihood gaussi
 real-valued frames; an .npz run is evaluated on its own file). Figures are in nats per time
 step; ``metrics.json`` gets ``test_log_likelihood_k{K}`` (IWAE_K) and
 ``test_log_likelihood_k{K}_{fivo_kN, elbo, total, ...}``.
+
+``--eval-every N`` measures the training bound on the validation chorales every N epochs
+(``val_fivo_k4_per_step`` for FIVO with 4 particles, ``val_iwae_k4_per_step``,
+``val_elbo_per_step``; nats per time step, fixed noise); ``--patience P`` then stops after P
+evaluations without improvement and keeps the best weights (:mod:`tfgen.runs`).
 """
 import dataclasses
 
 from tfgen import config as tfgen_config
 from zoo.families import settings_of
-from zoo.vrnn.configs import CONFIGS, VRNNConfig
+from zoo.vrnn.configs import CONFIGS, TRAINING, VRNNConfig
 
 
 def add_train_arguments(parser):
@@ -26,13 +32,22 @@ def add_train_arguments(parser):
                              "[n, T, D] and lengths [n] [default: %(default)s]")
     parser.add_argument("--epochs", type=int, default=50, help="passes over the training sequences "
                                                                "[default: %(default)s]")
-    parser.add_argument("--batch-size", type=int, default=16,
-                        help="sequences per step, batched by length [default: %(default)s]")
-    parser.add_argument("--learning-rate", type=float, default=1e-3,
-                        help="Adam's rate [default: %(default)s; Maddison et al.'s code: 2e-4]")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="sequences per step, batched by length [default: the --config's: "
+                             + ", ".join(f"{name} {t['batch_size']}" for name, t in TRAINING.items()) + "]")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="Adam's rate [default: the --config's: "
+                             + ", ".join(f"{name} {t['learning_rate']}" for name, t in TRAINING.items())
+                             + "]")
     parser.add_argument("--eval-k", type=int, default=1000,
                         help="importance samples of the final test log-likelihood estimate (IWAE_k per "
                              "step) [default: %(default)s]")
+    parser.add_argument("--eval-every", type=int, default=None,
+                        help="measure the training bound on the validation split every N epochs, in nats "
+                             "per time step [default: never]")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early stopping: stop after this many --eval-every evaluations without "
+                             "improvement and keep the best weights [default: no early stopping]")
     tfgen_config.add_arguments(parser, VRNNConfig, CONFIGS)
 
 
@@ -43,10 +58,36 @@ def add_evaluate_arguments(parser):
 
 
 def _check_args(args):
-    for name in ("epochs", "batch_size", "eval_k"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
+    """Validate the flags and fill the training defaults of the named configuration."""
+    for name, value in TRAINING[args.config].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    for name in ("epochs", "batch_size", "eval_k", "eval_every", "patience"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
     tfgen_config.check_float("--learning-rate", args.learning_rate, 0.0, strict=True)
+    if args.patience is not None and args.eval_every is None:
+        raise ValueError("--patience stops on the validation bound: give --eval-every N too.")
+
+
+def validation_bound(model, args):
+    """The callback that logs the model's training bound on the validation split every
+    ``--eval-every`` epochs (nats per time step, seed ``--seed``), and the key it logs."""
+    from tfgen import callbacks
+    from zoo.vrnn.family import FAMILY
+    from zoo.vrnn.model import bounds_per_step
+
+    validation = FAMILY.test_data(model, {"dataset": args.dataset}, "validation")
+    iwae_k = model.k if model.config.objective == "iwae" else 0
+    bound = {"fivo": f"fivo_k{model.k}", "iwae": f"iwae_k{model.k}"}.get(model.config.objective, "elbo")
+
+    def measure(model):
+        figures = bounds_per_step(model, validation, iwae_k=iwae_k, seed=args.seed)
+        return {f"{name}_per_step": figures[name] for name in figures
+                if not name.endswith(("_total", "total_steps"))}
+
+    return callbacks.PeriodicEvaluation(measure, args.eval_every, "val"), f"val_{bound}_per_step"
 
 
 def train(args):
@@ -79,9 +120,15 @@ def train(args):
     if args.validation_size and args.dataset == "jsb":  # an .npz has one split: nothing held out
         held = [array[:args.validation_size] for array in load_arrays(args.dataset, "validation")]
         validation = sequences.dataset(*held, batch_size=args.batch_size, buckets=BUCKETS)
-    run.fit(model, epochs_from, args.epochs, steps_per_epoch=steps, max_minutes=args.max_minutes,
-            checkpoint_every=args.checkpoint_every, verbose=args.verbose, validation_data=validation,
-            pictures=FAMILY.pictures_of(None, args.seed))
+    family_callbacks, monitor = [], None
+    if args.eval_every:
+        callback, key = validation_bound(model, args)
+        family_callbacks.append(callback)
+        monitor = key if args.patience else None
+    run.fit(model, epochs_from, args.epochs, steps_per_epoch=steps, callbacks=family_callbacks,
+            max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every, verbose=args.verbose,
+            validation_data=validation, pictures=FAMILY.pictures_of(None, args.seed),
+            monitor=monitor, patience=args.patience)
 
     test = FAMILY.test_data(model, settings, "test")
     figures = FAMILY.measure(model, test, args.eval_k, seed=args.seed)

@@ -10,7 +10,11 @@ state ``h_t``, a diagonal-Gaussian prior ``p(z_t | h_{t-1})`` and posterior
   CPU core (docs/vrnn.md).
 * ``maddison2017``: the defaults of Maddison et al.'s reference code (tensorflow/models,
   ``research/fivo/run_fivo.py``): ``--latent_size=64`` for the LSTM, the latent state and the
-  feature layers alike, trained with FIVO, ``--num_samples=4`` particles.
+  feature layers alike, trained with FIVO, ``--num_samples=4`` particles, ``--batch_size=4``,
+  ``--learning_rate=0.0002``.
+
+:data:`TRAINING` holds each configuration's batch size and learning rate, the defaults of
+``tfgen train vrnn --config NAME`` (flags override them).
 
 No TensorFlow here: the command line reads these to build its help.
 """
@@ -57,6 +61,12 @@ class VRNNConfig:
         check_choice("estimator", self.estimator, ESTIMATORS)
         self.resample_threshold = check_float("resample_threshold", self.resample_threshold, 0.0)
 
+
+# Batch size and Adam's rate each named configuration trains with by default.
+TRAINING = {
+    "cpu": {"batch_size": 16, "learning_rate": 1e-3},
+    "maddison2017": {"batch_size": 4, "learning_rate": 2e-4},
+}
 
 CONFIGS = Registry(
     VRNNConfig,
