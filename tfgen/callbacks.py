@@ -178,37 +178,3 @@ class KLWarmup(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.model.kl_weight.assign(1.0)
-
-
-class KLWarmUp(keras.callbacks.Callback):
-    """Deterministic warm-up: ``beta = min(1, epoch / epochs)`` at the start of each epoch.
-
-    Sonderby et al., "Ladder Variational Autoencoders" (NeurIPS 2016, sec. 2.3): the KL terms
-    are switched on linearly over the first ``epochs`` epochs (they use 200), so units are
-    not pruned by the prior before the reconstruction has used them. ``beta`` is the model's
-    non-trainable ``kl_weight`` (:class:`tfgen.model.KLWeighted`); it is logged as
-    ``kl_weight``. Set from the epoch number alone, so a resumed run repeats it exactly.
-    ``epochs=0`` keeps ``beta = 1``.
-    """
-
-    def __init__(self, epochs):
-        super().__init__()
-        if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
-            raise ValueError(f"Warm-up epochs must be an integer >= 0, got {epochs!r}.")
-        self.epochs = int(epochs)
-
-    def set_model(self, model):
-        if not hasattr(model, "kl_weight"):
-            raise ValueError(f"{type(model).__name__} has no kl_weight to warm up "
-                             "(see tfgen.model.KLWeighted).")
-        super().set_model(model)
-
-    def beta(self, epoch):
-        return 1.0 if self.epochs == 0 else min(1.0, epoch / self.epochs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.kl_weight.assign(self.beta(epoch))
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["kl_weight"] = float(self.beta(epoch))

@@ -435,23 +435,3 @@ def scale_for_replicas(loss: tf.Tensor) -> tf.Tensor:
     """``loss / replicas``, as Keras' own losses: the replicas' gradients are summed and Keras
     logs the loss multiplied back (1 replica: unchanged)."""
     return loss / tf.distribute.get_strategy().num_replicas_in_sync
-
-
-class KLWeighted:
-    """Mixin for a :class:`LatentVariableModel` trained with deterministic warm-up.
-
-    The objective is the model's bound of ``log p(x | z) + beta (log p(z) - log q(z | x))``
-    summed over the stochastic layers, ``beta`` the non-trainable variable ``kl_weight``
-    (1 when built: the bound itself) that :class:`tfgen.callbacks.KLWarmUp` moves from 0 to 1
-    (Sonderby et al., "Ladder Variational Autoencoders", NeurIPS 2016, sec. 2.3). Logged
-    metrics and evaluation use the unweighted ``log_w``.
-    """
-
-    def make_kl_weight(self):
-        """Create ``self.kl_weight`` (call in ``__init__``)."""
-        self.kl_weight = self.add_weight(shape=(), initializer="ones", trainable=False, name="kl_weight")
-
-    def objective(self, outputs):
-        lw = log_weights_of(outputs)
-        beta = tf.cast(self.kl_weight, lw.log_w.dtype)
-        return self.bound(lw.log_px_z + beta * (lw.log_w - lw.log_px_z))

@@ -5,7 +5,7 @@ The families' ``cli`` modules declare their flags with :func:`add_train_argument
 with :func:`train`: the config from ``--config`` and the model flags, the run driver
 (:mod:`tfgen.runs`: ``--resume``, ``--max-minutes``, checkpoints, NaN stop), epochs of shuffled
 batches (grey pixels binarised afresh each batch for a Bernoulli likelihood), warm-up by
-:class:`tfgen.callbacks.KLWarmUp`, then the test figure of the family (``log p(x)`` by IWAE_k,
+:class:`tfgen.callbacks.KLWarmup`, then the test figure of the family (``log p(x)`` by IWAE_k,
 ``--eval-k``) in ``metrics.json``. No TensorFlow is imported until a command runs.
 """
 from tfgen import config as tfgen_config
@@ -56,8 +56,6 @@ def train(args, model_class, config_class, registry, family):
 
     _check_args(args)
     spec = data.info(args.dataset)
-    if args.warmup_epochs and not hasattr(model_class, "make_kl_weight"):
-        raise ValueError(f"--warmup-epochs needs a model with a KL weight; {model_class.__name__} has none.")
     config = registry.get(args.config, **{**_overrides(args, config_class), "image_shape": spec.shape,
                                           "seed": args.seed})
     settings = settings_of(args, config)
@@ -80,7 +78,7 @@ def train(args, model_class, config_class, registry, family):
         return data.epoch_batches(x, args.batch_size, args.seed, first, args.epochs,
                                   dynamic_binarization=binarize)[0]
 
-    warmup = [callbacks.KLWarmUp(args.warmup_epochs)] if hasattr(model, "kl_weight") else []
+    warmup = [callbacks.KLWarmup(args.warmup_epochs)] if args.warmup_epochs else []
     run.fit(model, epochs_from, args.epochs, steps_per_epoch=math.ceil(len(x) / args.batch_size),
             callbacks=warmup, max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
             verbose=args.verbose)

@@ -14,12 +14,12 @@ import keras
 
 from tfgen import layers
 from tfgen.image_model import ImageModel
-from tfgen.model import KLWeighted, LatentVariableModel, LogWeights
+from tfgen.model import LatentVariableModel, LogWeights
 from zoo.auxiliary.configs import CONFIGS, AuxiliaryConfig
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class AuxiliaryVAE(KLWeighted, ImageModel, LatentVariableModel):
+class AuxiliaryVAE(ImageModel, LatentVariableModel):
     """Auxiliary VAE over images; layers ``a`` (auxiliary) and ``z``.
 
     Blocks: the encoder MLP ``x -> h``; ``q(a | x)`` a Gaussian head on ``h``; ``q(z | a, x)``
@@ -41,7 +41,6 @@ class AuxiliaryVAE(KLWeighted, ImageModel, LatentVariableModel):
         self.config = c = config
         super().__init__(("a", "z"), k=c.k, bound=c.objective, estimator=c.estimator, seed=c.seed, name=name,
                          **keras_kwargs)
-        self.make_kl_weight()
         self.make_blocks(c.hidden, tuple(reversed(c.hidden)))
         width = c.hidden[-1]
         self.q_a = layers.DiagonalGaussian(c.auxiliary, name="q_a")

@@ -3,7 +3,7 @@
 Sonderby, Raiko, Maaloe, Sonderby & Winther, "Ladder Variational Autoencoders" (NeurIPS 2016).
 Their MNIST models have up to 5 stochastic layers of 64, 32, 16, 8 and 4 units, each above a
 deterministic MLP of two layers (512, 256, 128, 64, 32 units), with batch normalisation and
-deterministic warm-up of the KL terms (:class:`tfgen.callbacks.KLWarmUp`). The inference and
+deterministic warm-up of the KL terms (:class:`tfgen.callbacks.KLWarmup`). The inference and
 generative models share the top-down path: ``q(z_l | ...)`` is the precision-weighted merge
 of the bottom-up estimate and the top-down prior (their eq. 18-19).
 

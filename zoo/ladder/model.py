@@ -12,7 +12,7 @@ estimate ``N(mu_hat_l, sigma_hat_l^2)``; then the top-down pass samples
 with ``(mu_p, sigma_p)`` the generative model's own ``p(z_l | z_{l+1})`` at the sampled
 ``z_{l+1}`` (:func:`tfgen.blocks.precision_weighted`). Standard deviations are
 ``softplus(.) + 1e-3`` (:func:`tfgen.blocks.gaussian_params`). Training maximises the bound
-with the KL terms weighted by ``kl_weight`` (warm-up, :class:`tfgen.callbacks.KLWarmUp`).
+with the KL terms weighted by ``kl_weight`` (warm-up, :class:`tfgen.callbacks.KLWarmup`).
 """
 import keras
 import tensorflow as tf
@@ -20,12 +20,12 @@ import tensorflow as tf
 from tfgen import layers
 from tfgen.blocks import gaussian_params, precision_weighted
 from tfgen.image_model import ImageModel
-from tfgen.model import KLWeighted, LatentVariableModel, LogWeights
+from tfgen.model import LatentVariableModel, LogWeights
 from zoo.ladder.configs import CONFIGS, LadderConfig
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class LadderVAE(KLWeighted, ImageModel, LatentVariableModel):
+class LadderVAE(ImageModel, LatentVariableModel):
     """Ladder VAE with ``layers`` stochastic layers (up to 5 by default sizes) over images.
 
     ``log_w = log p(x | z_1) + sum_l log p(z_l | z_{l+1}) - sum_l log q(z_l | z_{l+1}, x)``,
@@ -46,7 +46,6 @@ class LadderVAE(KLWeighted, ImageModel, LatentVariableModel):
         names = [f"z{i + 1}" for i in range(c.layers)]
         super().__init__(names, k=c.k, bound=c.objective, estimator=c.estimator, seed=c.seed, name=name,
                          **keras_kwargs)
-        self.make_kl_weight()
 
         def mlp(units, name):
             return layers.MLP((units, units), c.activation, batch_norm=c.batch_norm, name=name)
