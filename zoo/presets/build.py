@@ -38,10 +38,12 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
     """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"A preset name must be a plain folder name, got {name!r}.")
+    run_config = runs.read_json(os.path.join(run, runs.CONFIG))
+    if run_config.get("family") in families.NAMES:  # register the family's model classes with Keras
+        families.module(run_config["family"], "model")
     model, settings = runs.load(run)
     metrics = runs.read_metrics(run)
     family = families.of(model)
-    run_config = runs.read_json(os.path.join(run, runs.CONFIG))
     optimizers = {name: run_config[name] for name in runs.OPTIMIZERS if run_config.get(name)}
     if "train_seconds" not in metrics:
         print(f"warning: {run}/metrics.json records no train_seconds (is the run finished?); the "
