@@ -14,6 +14,7 @@ from tests.fake_hub import FakeHub
 from tests.markers import requires_data
 from tfgen import data, presets, runs
 from zoo import cli, iwae
+from zoo import presets as zoo_presets
 
 SHIPPED = "iwae_digits_k5_l1"
 
@@ -80,7 +81,7 @@ def test_mnist_presets_reproduce_their_recorded_figures(capsys, name):
     assert recorded[5000] > recorded[100]  # L_k grows with k (Burda et al., Theorem 1)
 
 
-@pytest.mark.parametrize("name", zoo.presets.shipped())
+@pytest.mark.parametrize("name", zoo_presets.shipped())
 def test_every_shipped_preset_refuses_one_flipped_bit(capsys, tmp_path, name):
     copy = tmp_path / name
     shutil.copytree(presets.registered()[name], copy)
