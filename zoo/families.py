@@ -25,7 +25,7 @@ This module imports no TensorFlow: the command line reads the registry to build 
 import importlib
 import os
 
-NAMES = ("iwae", "vrnn", "infovae", "distortion", "ssvae", "gan")
+NAMES = ("iwae", "vrnn", "infovae", "distortion", "ssvae", "gan", "draw")
 
 
 def module(family, part):
