@@ -115,6 +115,13 @@ def _labelled(seed=0, label=None):
     return {"images": binary((12, 16), seed), "labelled_images": binary((12, 16), seed + 1), "labels": labels}
 
 
+def _draw(attention):
+    from zoo.draw.model import DRAW
+
+    return DRAW(image_shape=(4, 4, 1), steps=3, rnn_units=6, latent=2, attention=attention, read_size=2,
+                write_size=3, k=2, seed=0)
+
+
 def _pixels(seed=0):
     return np.random.default_rng(seed).integers(0, 256, (12, 8, 8, 1)).astype("uint8")
 
@@ -160,6 +167,10 @@ CASES = [
          "auxiliary"),
     Case("top_down_vae", _top_down, _pixels, lambda: (_pixels() / 255.0, "0..255"), "distortion", _dual),
     Case("secondary_vae", _secondary, _pixels, lambda: (_pixels()[:, :4], "images"), "distortion", _dual),
+    Case("draw", lambda: _draw(True), lambda: binary((12, 16)), lambda: (binary((12, 16)) * 0.5, "binary"),
+         "draw"),
+    Case("draw_no_attention", lambda: _draw(False), lambda: binary((12, 16)),
+         lambda: (binary((12, 8)), "shape"), "draw"),
     Case("ssvae_m2", lambda: _ssvae(0), _labelled, lambda: (_labelled(label=3), "labels"), "ssvae"),
     Case("ssvae_adgm", lambda: _ssvae(3), _labelled, lambda: (_labelled(label=-1), "labels"), "ssvae"),
 ]

@@ -28,6 +28,8 @@ family          models                            test figure (:meth:`Family.mea
                 (Maaloe et al. 2016)              IWAE_k (k = 1000), nats per image
 ``gan``         GAN on a density-ratio            none (no likelihood): kernel MMD and the
                 classifier (Mohamed's tutorial)   classifier two-sample test, in metrics.json
+``draw``        DRAW (Gregor et al. 2015)         the ELBO and ``log p(x)`` by IWAE_k, nats per
+                                                  image
 ==============  ================================  =============================================
 
 This module imports no TensorFlow: the command line reads the registry to build its help.
@@ -49,7 +51,7 @@ if TYPE_CHECKING:  # annotations only: this module imports no TensorFlow
 
     from tfgen.config import Registry
 
-NAMES = ("iwae", "vrnn", "infovae", "distortion", "sbn", "ladder", "auxiliary", "ssvae", "gan")
+NAMES = ("iwae", "vrnn", "infovae", "distortion", "sbn", "ladder", "auxiliary", "ssvae", "gan", "draw")
 
 
 def module(family: str, part: str) -> types.ModuleType:
