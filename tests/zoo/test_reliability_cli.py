@@ -33,7 +33,8 @@ def test_1_a_diverging_cli_run_exits_1_writes_no_weights_and_cannot_become_a_pre
     assert "diverged" in capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())  # valid JSON, non-finite values as null
     assert metrics["status"] == "diverged" and not (out / "model.weights.h5").exists()
-    assert run("preset", out, "--name", "nan_preset", "--directory", tmp_path / "presets") == 2
+    assert run("preset", "build", out, "--name", "nan_preset", "--directory", tmp_path / "presets") == 2
+    assert "not a finished run" in capsys.readouterr().err
     assert not (tmp_path / "presets" / "nan_preset").exists()
 
 
