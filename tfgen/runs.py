@@ -196,6 +196,9 @@ class Run:
 
 
 def _check_same_settings(recorded, settings, checkpoint):
+    # Checkpoints written before settings stopped recording the command's family name carry a
+    # "family" key; the family is the checkpoint's model class, so it is not compared.
+    recorded = {key: value for key, value in recorded.items() if key != "family"}
     changed = {key: (recorded.get(key), settings.get(key))
                for key in set(recorded) | set(settings) if key not in RESUMABLE
                and recorded.get(key) != settings.get(key)}
