@@ -263,6 +263,9 @@ class Run:
 
 def _check_same_settings(recorded, settings, checkpoint, resumable=RESUMABLE, what="--resume continues the run"):
     """``ValueError`` naming every setting outside ``resumable`` that differs from the recorded one."""
+    # Checkpoints written before settings stopped recording the command's family name carry a
+    # "family" key; the family is the checkpoint's model class, so it is not compared.
+    recorded = {key: value for key, value in recorded.items() if key != "family"}
     changed = {key: (recorded.get(key), settings.get(key))
                for key in set(recorded) | set(settings) if key not in resumable
                and recorded.get(key) != settings.get(key)}

@@ -84,6 +84,16 @@ def test_resume_refuses_changed_settings_and_a_folder_without_checkpoints(tmp_pa
         runs.Run(tmp_path / "run", SETTINGS, "iwae", resume=True, overwrite=True)
 
 
+def test_resume_accepts_a_checkpoint_whose_settings_name_their_family(tmp_path):
+    """Checkpoints of older code record the command's family in their settings (the long MNIST
+    runs of docs/runs/iwae_paper); the family is the checkpoint's model class, not a setting."""
+    train(tmp_path / "run", 2, settings={**SETTINGS, "family": "iwae"})
+    run, _, history = train(tmp_path / "run", 3, resume=True)
+    assert run.initial_epoch == 2 and len(history["loss"]) == 3
+    with pytest.raises(ValueError, match=r"batch_size: 20 -> 50"):
+        train(tmp_path / "run", 4, resume=True, settings={**SETTINGS, "batch_size": 50})
+
+
 def test_an_existing_run_is_refused_unless_overwritten(tmp_path):
     train(tmp_path / "run", 1)
     with pytest.raises(ValueError, match="already holds a run"):

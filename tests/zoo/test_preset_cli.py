@@ -55,6 +55,17 @@ def test_every_shipped_preset_is_listed_verified_and_loads(capsys):
         assert zoo.load(name).compiled
 
 
+def test_every_shipped_preset_records_one_value_per_measure():
+    """A held-out measure is in ``evaluations`` (the family's protocol, the one the docs quote),
+    never again in ``test_evaluate`` or among the run's own held-out figures (``run_metrics``);
+    and every preset names the command that trained it."""
+    for name, meta in zoo.available().items():
+        measured = {key for entry in meta["evaluations"] for key in entry} - {"k", "seconds", "seed", "split"}
+        assert not measured & set(meta["test_evaluate"]), name
+        assert not [key for key in meta["run_metrics"] if key.startswith(("test", "val"))], name
+        assert "tfgen train " in meta["command"], name
+
+
 def test_shipped_preset_reproduces_its_recorded_figure(capsys):
     meta = zoo.available()[SHIPPED]
     assert meta["test_k"] == 5000 and meta["dataset"] == "digits" and meta["passes"] > 0
