@@ -4,7 +4,8 @@ estimator, at fixed weights (docs/estimators.md, table and figure).
     python docs/scripts/estimator_variance.py measure --run runs/estimators/sbn_vimco \\
         --estimators reinforce reinforce_ma nvil vimco taylor concrete --out docs/figures/variance_sbn.json
     python docs/scripts/estimator_variance.py measure --run runs/estimators/iwae_total \\
-        --estimators total path dreg reinforce vimco --out docs/figures/variance_iwae.json
+        --estimators total path dreg reinforce vimco --draws 30 --warm 100 \\
+        --out docs/figures/variance_iwae.json
     python docs/scripts/estimator_variance.py plot docs/figures/variance_sbn.json \\
         docs/figures/variance_iwae.json --out docs/figures/estimator_variance.png
 

@@ -36,7 +36,9 @@ def add_train_arguments(parser):
     parser.add_argument("--eval-k", type=int, default=5000,
                         help="importance samples of the test log-likelihood [default: %(default)s]")
     parser.add_argument("--test-size", type=int, default=None,
-                        help="estimate it on the first N test images [default: all]")
+                        help="estimate it on the first N test images (the split is in its stored order, so a "
+                             "biased sample: for a spread subset use tfgen evaluate --every-nth) "
+                             "[default: all]")
     tfgen_config.add_arguments(parser, SBNConfig, CONFIGS, skip=("image_shape",))
 
 
