@@ -276,6 +276,19 @@ class SemiSupervisedVAE(ImageModel, LatentVariableModel):
                     f"labels must be integers in 0..{self.config.classes - 1}, found {labels[bad].flat[0]!r}."
                 )
 
+    def batch_conditions(self, x):
+        """Each image entry checked as :meth:`ImageModel.batch_conditions`; labels integers in
+        ``0 .. classes - 1`` (traced, every batch)."""
+        if not isinstance(x, dict):
+            return ImageModel.batch_conditions(self, x)
+        conditions = [condition for key in ("images", "labelled_images") if key in x
+                      for condition in ImageModel.batch_conditions(self, x[key])]
+        if "labels" in x:
+            labels, classes = tf.cast(x["labels"], "float32"), self.config.classes
+            ok = tf.reduce_all((labels >= 0.0) & (labels < classes) & tf.equal(labels, tf.round(labels)))
+            conditions.append((ok, f"a batch holds labels that are not integers in 0..{classes - 1}"))
+        return conditions
+
 
 class ClassificationError(keras.callbacks.Callback):
     """Logs ``{name}_error``, the fraction of ``images`` whose most probable class under
