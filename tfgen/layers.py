@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfgen import backend, config  # noqa: F401  (backend: checks the Keras backend)
+from tfgen import backend, config, noise  # noqa: F401  (backend: checks the Keras backend)
 
 tfd = tfp.distributions
 
@@ -273,7 +273,7 @@ class DiagonalGaussian(_Head):
     def sample(loc, scale, seed, k=None):
         """Reparameterised sample, ``[k, *loc.shape]`` if ``k`` is given, else ``loc.shape``."""
         shape = tf.shape(loc) if k is None else tf.concat([[k], tf.shape(loc)], 0)
-        return loc + scale * keras.random.normal(shape, seed=seed, dtype=loc.dtype)
+        return loc + scale * noise.normal(shape, seed, dtype=loc.dtype)
 
     def log_prob(self, x, loc, scale):
         return normal_log_prob(x, loc, scale)
