@@ -10,7 +10,8 @@ SHAPE = (200, 500)  # 100,000 draws: the sample mean is within 0.02 of 0 at 6 st
 
 
 @pytest.mark.parametrize("draw, keras_draw", [(noise.normal, keras.random.normal),
-                                              (noise.uniform, keras.random.uniform)], ids=["normal", "uniform"])
+                                              (noise.uniform, keras.random.uniform)],
+                         ids=["normal", "uniform"])
 def test_outside_xla_the_draws_are_keras(draw, keras_draw):
     ours_seed, their_seed = keras.random.SeedGenerator(3), keras.random.SeedGenerator(3)
     ours = tf.function(lambda: draw(SHAPE, ours_seed))()
