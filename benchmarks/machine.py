@@ -93,7 +93,7 @@ def snapshot():
         "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loadavg": [round(v, 2) for v in os.getloadavg()],
         "cpus": os.cpu_count(),
-        "threads": threads(),
+        "threads": tf.config.threading.get_intra_op_parallelism_threads() or threads(),  # as set
         "platform": platform.platform(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

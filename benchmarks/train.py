@@ -101,8 +101,8 @@ def measure_case(case, variants, peer_spec=None, threads=None, steps=20, rounds=
     model = contenders[reference].model
     flop = case.step_flops(model)
     log_w = tf.function(lambda x: model.log_weights(x, model.k).log_w)
-    spec = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype),
-                                 case.data(case.batch).element_spec)
+    spec = tf.nest.map_structure(lambda t: tf.TensorSpec([case.batch, *t.shape[1:]], t.dtype),
+                                 case.data(case.batch).element_spec)  # static shapes for the count
     graph_matmul, _ = flops.graph_flops(log_w, spec, loop_trips=case.loop_trips)
     result = {"case": case.name, "family": case.family, "batch": case.batch, "steps_per_epoch": steps,
               "rounds": rounds, "gflop_per_step": flop / 1e9,

@@ -57,7 +57,7 @@ def train(steps, seed, threads):
 
     model.fit(batches, epochs=epochs, steps_per_epoch=STEPS_PER_EPOCH, verbose=0, callbacks=[Timer()])
     logs = model.evaluate(held_out.astype("float32"), batch_size=BATCH, verbose=0, return_dict=True)
-    return {"workers": distribute.workers(), "chief": distribute.is_chief(), "threads": threads,
+    return {"workers": distribute.training_tasks(), "chief": distribute.is_chief(), "threads": threads,
             "examples_per_s": BATCH * STEPS_PER_EPOCH * (len(times) - 1) / sum(times[1:]),
             "steps": epochs * STEPS_PER_EPOCH, "bound": logs[f"iwae_k{K}"]}
 

@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfgen import objectives
+from tfgen import noise, objectives
 
 tfd = tfp.distributions
 
@@ -186,13 +186,13 @@ class LatentGroup(keras.layers.Layer):
         prior = self.prior(h)
         loc_p, scale_p = gaussian_params(prior[..., : 2 * self.latent])
         if acts is None:
-            z = loc_p + scale_p * keras.random.normal(tf.shape(loc_p), seed=seed)
+            z = loc_p + scale_p * noise.normal(tf.shape(loc_p), seed)
             log_q = None
         else:
             loc_q, scale_q = gaussian_params(self.posterior(tf.concat([h, acts], axis=-1)))
             if self.merge:
                 loc_q, scale_q = precision_weighted(loc_q, scale_q, loc_p, scale_p)
-            z = loc_q + scale_q * keras.random.normal(tf.shape(loc_q), seed=seed)
+            z = loc_q + scale_q * noise.normal(tf.shape(loc_q), seed)
             loc_q, scale_q = objectives.variational_parameters((loc_q, scale_q), estimator)
             log_q = image_log_prob(z, loc_q, scale_q)
         log_p = image_log_prob(z, loc_p, scale_p)

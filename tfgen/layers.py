@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfgen import backend, config, objectives  # noqa: F401  (backend: checks the Keras backend)
+from tfgen import backend, config, noise, objectives  # noqa: F401  (backend: checks the Keras backend)
 
 tfd = tfp.distributions
 
@@ -299,7 +299,7 @@ class DiagonalGaussian(_Head):
                k: int | None = None) -> tf.Tensor:
         """Reparameterised sample, ``[k, *loc.shape]`` if ``k`` is given, else ``loc.shape``."""
         shape = tf.shape(loc) if k is None else tf.concat([[k], tf.shape(loc)], 0)
-        return loc + scale * keras.random.normal(shape, seed=seed, dtype=loc.dtype)
+        return loc + scale * noise.normal(shape, seed, dtype=loc.dtype)
 
     def log_prob(self, x: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
         """``log N(x; loc, diag(scale^2))`` summed over the last axis."""

@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import blocks, data_checks, objectives
+from tfgen import blocks, data_checks, noise, objectives
 from tfgen.lagrangian import ConstrainedModel, Constraint
 from tfgen.model import LogWeights, SeedLike, log_weights_of
 from zoo.distortion.configs import CONFIGS, DistortionConfig
@@ -190,7 +190,7 @@ class TopDownVAE(ConstrainedModel):
         x = tf.cast(x, "float32")
         batch, shape = tf.shape(x)[0], self.config.image_shape
         xk = tf.reshape(tf.tile(x[None], [k, 1, 1, 1, 1]), (-1,) + shape)
-        target = (xk + keras.random.uniform(tf.shape(xk), seed=seed)) / 256.0  # app. B.1
+        target = (xk + noise.uniform(tf.shape(xk), seed)) / 256.0  # app. B.1
         mu, log_pz, log_qz = self._run(k * batch, xk / 127.5 - 1.0, seed, estimator)
         sse = tf.reduce_sum(tf.square(target - mu), axis=[1, 2, 3])
 

@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import divergences, layers, objectives
+from tfgen import divergences, layers, noise, objectives
 from tfgen.image_model import ImageModel
 from tfgen.lagrangian import ConstrainedModel, Constraint
 from tfgen.model import LogWeights, SeedLike
@@ -146,7 +146,7 @@ class InfoVAE(ImageModel, ConstrainedModel):
         loc, scale = self.encode(x)
         log_weights, z = self._draw(x, (loc, scale), 1, self.estimator, seed)
         z = z[0]
-        prior_z = keras.random.normal(tf.shape(z), seed=seed, dtype=z.dtype)
+        prior_z = noise.normal(tf.shape(z), seed, dtype=z.dtype)
         mmd = MMD_SCALE * divergences.mmd(z, prior_z, c.kernel, c.mmd_estimator)
         return Outputs(log_weights, z, loc, scale, prior_z, mmd)
 

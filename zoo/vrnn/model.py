@@ -34,7 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import data_checks, evaluation, layers, objectives, sequences, smc
+from tfgen import data_checks, evaluation, layers, noise, objectives, sequences, smc
 from tfgen.data_checks import check_numeric
 from tfgen.model import LatentVariableModel, LogWeights, SeedLike
 from zoo.vrnn.configs import CONFIGS, VRNNConfig
@@ -145,8 +145,8 @@ class VRNN(LatentVariableModel):
         resample = tf.is_tensor(resample_threshold) or resample_threshold > 0
         # Noise is drawn up front, so the recursion is a pure function of it.
         seed = self.seed_stream(seed)
-        eps = keras.random.normal(tf.stack([steps, k, batch, c.latent]), seed=seed)
-        uniforms = keras.random.uniform(tf.stack([steps, k, batch]), seed=seed)
+        eps = noise.normal(tf.stack([steps, k, batch, c.latent]), seed)
+        uniforms = noise.uniform(tf.stack([steps, k, batch]), seed)
         features = self.phi_x(frames)  # phi_x(x_t) does not depend on the particles
         time_major = [tf.transpose(frames, [1, 0, 2]), tf.transpose(features, [1, 0, 2]),
                       tf.transpose(mask), eps, uniforms]
