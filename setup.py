@@ -26,7 +26,9 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "dev": ["pytest==9.2.0", "ruff==0.17.6", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],
+        # hypothesis: tests/zoo/test_fuzz.py draws malformed arrays, configs and flags.
+        "dev": ["pytest==9.2.0", "ruff==0.17.6", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6",
+                "hypothesis==6.170.15"],
         # benchmarks/: the PyTorch implementation timed next to ours (python -m benchmarks.run).
         "bench": ["torch==2.13.0"],
     },

@@ -194,8 +194,8 @@ class Run:
         bad = sorted(key for key, value in _flat_numbers(metrics) if not math.isfinite(value))
         if bad:
             update_metrics(self.out, status="diverged", diverged_at=f"the final figures ({', '.join(bad)})")
-            raise DivergedError(f"the final figures {', '.join(bad)} are not finite; nothing final was written "
-                                f"(the checkpoints in {self.out}/{CHECKPOINTS} are kept).")
+            raise DivergedError(f"the final figures {', '.join(bad)} are not finite; nothing final was "
+                                f"written (the checkpoints in {self.out}/{CHECKPOINTS} are kept).")
         save(model, self.out, self.settings, self.family)
         last = ({key: value for key, value in self.history[-1].items() if key != "epoch"}
                 if self.history else {})
@@ -204,7 +204,8 @@ class Run:
             train_seconds=round(self.train_seconds, 1), final_train=last, **metrics)
 
 
-def _check_same_settings(recorded, settings, checkpoint, resumable=RESUMABLE, what="--resume continues the run"):
+def _check_same_settings(recorded, settings, checkpoint, resumable=RESUMABLE,
+                         what="--resume continues the run"):
     """``ValueError`` naming every setting outside ``resumable`` that differs from the recorded one."""
     changed = {key: (recorded.get(key), settings.get(key))
                for key in set(recorded) | set(settings) if key not in resumable
@@ -413,6 +414,8 @@ def load(path):
         if not os.path.exists(f):
             raise FileNotFoundError(f"{path} is not a finished tfgen run: {f} is missing.")
     config = read_json(config_path)
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} holds a JSON {type(config).__name__}, not a tfgen run's object.")
     missing = [key for key in ("model", "settings") if not isinstance(config.get(key), dict)]
     if missing:
         raise ValueError(f"{config_path} lacks {' and '.join(missing)}; it was not written by tfgen.")
@@ -472,10 +475,12 @@ def check_sizes(model_config, weights_path):
     try:
         largest = max(demands(model_config), default=0)
     except RecursionError:
-        raise ValueError(f"The config beside {weights_path} is nested too deep to be a tfgen model.") from None
+        raise ValueError(f"The config beside {weights_path} is nested too deep to be a tfgen "
+                         "model.") from None
     if largest > stored:
         raise ValueError(f"{weights_path} holds {stored} numbers, but its config asks for a layer of at "
-                         f"least {largest}; the config does not belong to these weights (refusing to build it).")
+                         f"least {largest}; the config does not belong to these weights "
+                         "(refusing to build it).")
 
 
 MAX_JSON_BYTES = 64 << 20

@@ -83,8 +83,8 @@ def build(run, name, k=None, directory=DIRECTORY, description="", command=None, 
               f"{entry['log_likelihood']:.3f} {family.unit}")
     bad = [entry for entry in evaluations if not math.isfinite(entry["log_likelihood"])]
     if bad:
-        raise ValueError(f"{run}'s test figure is {bad[0]['log_likelihood']} (k = {bad[0]['k']}); a preset needs a "
-                         "finite figure, so nothing was written.")
+        raise ValueError(f"{run}'s test figure is {bad[0]['log_likelihood']} (k = {bad[0]['k']}); "
+                         "a preset needs a finite figure, so nothing was written.")
     return presets.save_to_preset(model, os.path.join(directory, name), {
         "description": description,
         "dataset": dataset,
