@@ -187,7 +187,8 @@ class LatentVariableModel(keras.Model):
         ``format``.
         """
         if format != "tf_saved_model":
-            raise ValueError(f"{type(self).__name__}.export writes format='tf_saved_model' only, not {format!r}.")
+            raise ValueError(f"{type(self).__name__}.export writes format='tf_saved_model' only, "
+                             f"not {format!r}.")
         if not self.built:
             self.build()
         archive = keras.export.ExportArchive()

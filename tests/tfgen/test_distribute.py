@@ -115,12 +115,13 @@ from tfgen.seeds import REPLICA_STRIDE
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
-def single_step(model, x, half, start, weights, offsets):
+def single_step(model, x, half, start, weights, seed_offsets):
+    # The trainable weights after one SGD step on one device, half i drawn at seed + offset i.
     model.set_weights(weights)
     variables = model.trainable_variables
     with tf.GradientTape() as tape:
         losses = []
-        for offset, rows in zip(offsets, (slice(0, half), slice(half, 2 * half))):
+        for offset, rows in zip(seed_offsets, (slice(0, half), slice(half, 2 * half))):
             model.seed_generator.state.assign(start + np.array([offset, 0], start.dtype))
             part = tf.nest.map_structure(lambda v: v[rows], x)
             losses.append(model.compute_loss(part, None, model(part, training=True)))
@@ -149,9 +150,11 @@ for case in {case.family: case for case in reversed(CASES)}.values():  # each fa
     start = single.seed_generator.state.numpy()
     mirrored.fit(x, batch_size=2 * half, epochs=1, shuffle=False, verbose=0)
     after = [v.numpy() for v in mirrored.trainable_variables]
-    step = lambda offsets: single_step(single, x, half, start, weights, offsets)  # noqa: E731
-    report[case.name] = {"per_replica_noise": distance(after, step((0, REPLICA_STRIDE))),
-                         "same_noise": distance(after, step((0, 0)))}
+    report[case.name] = {
+        "per_replica_noise": distance(after, single_step(single, x, half, start, weights,
+                                                         (0, REPLICA_STRIDE))),
+        "same_noise": distance(after, single_step(single, x, half, start, weights, (0, 0))),
+    }
 print(json.dumps(report))
 """
 
@@ -170,5 +173,7 @@ def test_every_familys_mirrored_train_step_is_the_single_device_step_with_per_re
 
     assert set(every_family) == {case.name for case in {c.family: c for c in reversed(CASES)}.values()}
     for name, result in every_family.items():
-        assert result["per_replica_noise"] < 1e-5, (name, result)
-        assert result["same_noise"] > 1e-4, (name, result)  # replica 1 did not reuse replica 0's noise
+        # float32 sums in another order (two replicas' gradients all-reduced): InfoVAE's step,
+        # which moves weights by ~100 (its 10000 x MMD term), lands 2e-5 away
+        assert result["per_replica_noise"] < 1e-4, (name, result)
+        assert result["same_noise"] > 1e-2, (name, result)  # replica 1 did not reuse replica 0's noise
