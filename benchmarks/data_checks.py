@@ -8,12 +8,15 @@ as shipped, whose traced step asserts every batch (``LatentVariableModel.batch_c
 alternate over ``rounds`` rounds so drifting load on a shared machine hits both alike. Each
 fit runs ``epochs + 1`` epochs of ``steps`` batches; the first (tracing) is dropped. Figures
 are medians over the rounds of the per-step **CPU time** of this process (what the step
-costs, which other jobs on the machine barely change) and of the wall time. Prints one JSON line.
+costs, which other jobs on the machine barely change) and of the wall time. The checks alone
+(``checked_batch`` on one batch, traced, minus an identity) are timed too: a figure that
+round-to-round noise in whole steps cannot hide. Prints one JSON line.
 """
 import argparse
 import json
 import statistics
 import sys
+import time
 
 from benchmarks import machine
 
@@ -33,6 +36,24 @@ def measure_once(case, steps, epochs):
               callbacks=[timer])
     return (1e3 * statistics.median(s / steps for s in timer.cpu_seconds[1:]),
             1e3 * statistics.median(s / steps for s in timer.seconds[1:]))
+
+
+def check_cost(case, calls=200):
+    """CPU ms of the checks alone on one batch: ``checked_batch`` minus an identity, traced."""
+    import tensorflow as tf
+
+    model = case.build()
+    batch = next(iter(case.data(case.batch)))
+    checked = tf.function(lambda x: tf.nest.map_structure(tf.reduce_sum, model.checked_batch(x)))
+    plain = tf.function(lambda x: tf.nest.map_structure(tf.reduce_sum, x))
+    figures = []
+    for fn in (checked, plain):
+        fn(batch)  # trace
+        start = time.process_time()
+        for _ in range(calls):
+            fn(batch)
+        figures.append(1e3 * (time.process_time() - start) / calls)
+    return figures[0] - figures[1]
 
 
 def measure(names, rounds, threads, steps=20, epochs=3):
@@ -57,7 +78,9 @@ def measure(names, rounds, threads, steps=20, epochs=3):
                 print(f"{name} {variant}: {cpu_ms:.2f} CPU ms/step, {wall_ms:.2f} wall ms/step",
                       file=sys.stderr, flush=True)
         on, off = statistics.median(cpu["checked"]), statistics.median(cpu["unchecked"])
+        alone = check_cost(registry.REGISTRY[name])
         results["cases"][name] = {
+            "cpu_ms_checks_alone": alone, "checks_alone_percent_of_step": 100 * alone / off,
             "cpu_ms_per_step_checked": on, "cpu_ms_per_step_unchecked": off,
             "cpu_overhead_percent": 100 * (on - off) / off,
             "wall_ms_per_step_checked": statistics.median(wall["checked"]),
