@@ -227,7 +227,8 @@ def _checked(spec, images, path):
     """``images`` if they are whole images of ``spec`` with valid pixels; ``ValueError`` naming ``path``."""
     size = math.prod(spec.shape)
     if images.ndim < 2 or math.prod(images.shape[1:]) != size:
-        raise ValueError(f"{path}: expected images of {size} pixels ({'x'.join(map(str, spec.shape))}) per row, "
+        raise ValueError(f"{path}: expected images of {size} pixels ({'x'.join(map(str, spec.shape))}) "
+                         "per row, "
                          f"got an array of shape {images.shape}; the file is not {spec.name!r}.")
     if not np.issubdtype(images.dtype, np.number):
         raise ValueError(f"{path}: pixels must be numbers, got dtype {images.dtype}.")
@@ -520,7 +521,8 @@ def _read_chardata(data_dir, split):
         mat = loadmat(path)
         data = mat["data" if split == "train" else "testdata"].T
     except Exception as error:  # scipy raises many kinds for a corrupt .mat
-        raise ValueError(f"{path} is not a readable chardata.mat ({type(error).__name__}: {error}).") from None
+        raise ValueError(f"{path} is not a readable chardata.mat ({type(error).__name__}: "
+                         f"{error}).") from None
     # chardata.mat stores each 28x28 image column-major (as Burda et al.'s loader reads it).
     images = data.reshape(-1, 28, 28).transpose(0, 2, 1)
     return np.round(images * 255.0).astype("uint8")

@@ -103,7 +103,8 @@ def check_memory(model, batch):
     if have and need > have:
         raise ValueError(
             f"k = {model.k} samples x batch {batch} needs at least {need / 2**30:.0f} GiB per training step "
-            f"for its activations, more than this machine's {have / 2**30:.0f} GiB; lower k or the batch size.")
+            f"for its activations, more than this machine's {have / 2**30:.0f} GiB; "
+            "lower k or the batch size.")
 
 
 def physical_memory():

@@ -206,6 +206,34 @@ class LatentVariableModel(keras.Model):
     def call(self, x, training: bool = False):
         return self.log_weights(x, self.k, estimator=self.estimator, training=training)
 
+    def input_signature(self):
+        """The ``tf.TensorSpec`` (structure) of a batch, for :meth:`export`: ``[None, *image_shape]``
+        float32 for models of images; models of other inputs override it."""
+        shape = getattr(self.config, "image_shape", None)
+        if shape is None:
+            raise ValueError(f"{type(self).__name__} does not know its input's shape; pass input_signature.")
+        return tf.TensorSpec((None, *shape), tf.float32, name="x")
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Write a TensorFlow SavedModel whose ``serve`` endpoint maps a batch (``input_signature``,
+        by default :meth:`input_signature`) to its per-example training bound, ``[batch]`` nats:
+        what :meth:`predict` returns, with the model's k and sampling noise.
+
+        Keras' own export cannot infer a signature for these models (``build`` takes no input
+        shape) nor serve their :class:`LogWeights` output. Raises ``ValueError`` for another
+        ``format``.
+        """
+        if format != "tf_saved_model":
+            raise ValueError(f"{type(self).__name__}.export writes format='tf_saved_model' only, "
+                             f"not {format!r}.")
+        if not self.built:
+            self.build()
+        archive = keras.export.ExportArchive()
+        archive.track(self)
+        archive.add_endpoint("serve", lambda x: self.bound_of(self(x, training=False)),
+                             input_signature=[input_signature or self.input_signature()])
+        archive.write_out(filepath, verbose=bool(verbose))
+
     # --- what is maximised and what is logged --------------------------------------------------
     def metric_names(self) -> list[str]:
         """Names of the metrics :meth:`track` returns (their trackers are made at construction)."""
@@ -356,7 +384,8 @@ class LatentVariableModel(keras.Model):
             return tf.nest.map_structure(tf.identity, x)
 
     def checked_data(self, data):
-        """A step's ``data`` (``x`` or ``(x, y[, sample_weight])``) with ``x`` checked (:meth:`checked_batch`)."""
+        """A step's ``data`` (``x`` or ``(x, y[, sample_weight])``) with ``x`` checked
+        (:meth:`checked_batch`)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         return keras.utils.pack_x_y_sample_weight(self.checked_batch(x), y, sample_weight)
 

@@ -250,8 +250,8 @@ class Run:
         bad = sorted(key for key, value in _flat_numbers(metrics) if not math.isfinite(value))
         if bad:
             update_metrics(self.out, status="diverged", diverged_at=f"the final figures ({', '.join(bad)})")
-            raise DivergedError(f"the final figures {', '.join(bad)} are not finite; nothing final was written "
-                                f"(the checkpoints in {self.out}/{CHECKPOINTS} are kept).")
+            raise DivergedError(f"the final figures {', '.join(bad)} are not finite; nothing final was "
+                                f"written (the checkpoints in {self.out}/{CHECKPOINTS} are kept).")
         save(model, self.out, self.settings, self.family)
         last = ({key: value for key, value in self.history[-1].items() if key != "epoch"}
                 if self.history else {})
@@ -261,7 +261,8 @@ class Run:
                               **metrics)
 
 
-def _check_same_settings(recorded, settings, checkpoint, resumable=RESUMABLE, what="--resume continues the run"):
+def _check_same_settings(recorded, settings, checkpoint, resumable=RESUMABLE,
+                         what="--resume continues the run"):
     """``ValueError`` naming every setting outside ``resumable`` that differs from the recorded one."""
     # Checkpoints written before settings stopped recording the command's family name carry a
     # "family" key; the family is the checkpoint's model class, so it is not compared.
@@ -544,6 +545,8 @@ def load(path: str) -> tuple[keras.Model, dict]:
         if not os.path.exists(f):
             raise FileNotFoundError(f"{path} is not a finished tfgen run: {f} is missing.")
     config = read_json(config_path)
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} holds a JSON {type(config).__name__}, not a tfgen run's object.")
     missing = [key for key in ("model", "settings") if not isinstance(config.get(key), dict)]
     if missing:
         raise ValueError(f"{config_path} lacks {' and '.join(missing)}; it was not written by tfgen.")
@@ -603,10 +606,12 @@ def check_sizes(model_config, weights_path):
     try:
         largest = max(demands(model_config), default=0)
     except RecursionError:
-        raise ValueError(f"The config beside {weights_path} is nested too deep to be a tfgen model.") from None
+        raise ValueError(f"The config beside {weights_path} is nested too deep to be a tfgen "
+                         "model.") from None
     if largest > stored:
         raise ValueError(f"{weights_path} holds {stored} numbers, but its config asks for a layer of at "
-                         f"least {largest}; the config does not belong to these weights (refusing to build it).")
+                         f"least {largest}; the config does not belong to these weights "
+                         "(refusing to build it).")
 
 
 MAX_JSON_BYTES = 64 << 20

@@ -117,6 +117,24 @@ def test_7_tfds_dicts_and_unbatched_datasets_get_messages_that_say_what_to_do():
         model.fit(tf.data.Dataset.from_tensor_slices(X), epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("family", ["iwae", "vrnn"])
+def test_10_export_serves_the_per_example_bound(tmp_path, family):
+    if family == "iwae":
+        model, x = iwae(), X[:5].reshape(-1, 4, 4, 1)
+    else:
+        model = VRNN(input_dim=5, rnn_units=6, latent=3, features=6, k=3, seed=0)
+        model.build()
+        lengths = np.array([2, 5, 3])
+        frames = sequences.zero_padding((np.random.default_rng(0).random((3, 5, 5)) < 0.3).astype("float32"),
+                                        lengths)
+        x = {"frames": frames, "mask": sequences.mask_from_lengths(lengths, 5)}
+    model.export(str(tmp_path / "served"))
+    reloaded = tf.saved_model.load(str(tmp_path / "served"))
+    served = reloaded.serve(x)  # its noise state is the model's at export
+    np.testing.assert_allclose(served.numpy(), model.bound_of(model(x)).numpy(), rtol=1e-5, atol=1e-5)
+    assert served.shape == (len(tf.nest.flatten(x)[0]),)
+
+
 def test_11_the_streamed_estimate_folds_in_float64():
     class Constant(IWAE):  # every log_w = -1e4, so log p(x) = -1e4 exactly
         def log_weights_from(self, x, encoded, k, estimator="total", seed=None, training=False):
@@ -220,7 +238,7 @@ def test_16_unreadable_data_files_get_one_line_errors(tmp_path, monkeypatch):
     write_mnist(tmp_path, np.zeros((4, 784), "uint8"))
     whole = npz.read_bytes()
     cases = {"truncated": whole[:100], "empty": b""}
-    for name, content in cases.items():
+    for content in cases.values():
         npz.write_bytes(content)
         with pytest.raises(ValueError, match="is not a readable .npz file"):
             data.load_images("binarized_mnist", "train")
@@ -239,7 +257,8 @@ def test_16_unreadable_data_files_get_one_line_errors(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("content, match", [
     (b"not gzip at all", "not a readable gzip file"),
-    (gzip.compress(b"\x00\x00\x08\x03" + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"\x00" * 99),
+    (gzip.compress(b"\x00\x00\x08\x03" + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+                   + b"\x00" * 99),
      "not a whole IDX image file"),
 ])
 def test_16_truncated_or_non_gzip_idx_files(tmp_path, monkeypatch, content, match):

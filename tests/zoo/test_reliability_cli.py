@@ -73,7 +73,8 @@ def test_16_out_a_file_and_a_step_too_large_exit_2_leaving_nothing(tmp_path, cap
     (tmp_path / "file").write_text("x")
     assert run("train", "iwae", *TINY, "--out", tmp_path / "file") == 2
     assert "is a file" in capsys.readouterr().err
-    assert run("train", "iwae", *TINY[:-6], "--k", "1000000000", "--eval-k", "2", "--out", tmp_path / "big") == 2
+    huge = [*TINY[:-6], "--k", "1000000000", "--eval-k", "2"]
+    assert run("train", "iwae", *huge, "--out", tmp_path / "big") == 2
     assert "needs at least" in capsys.readouterr().err
     assert not (tmp_path / "big").exists()
 
@@ -184,7 +185,8 @@ def test_9_a_search_resumed_with_other_settings_is_refused(tmp_path, capsys):
     assert run("tune", "iwae", "--eval-k", "5", "--out", out) == 2
     assert "eval_k: 100 -> 5" in capsys.readouterr().err
     assert run("tune", "iwae", "--dataset", "binarized_mnist", "--out", out) == 2
-    runs.check_search_settings(str(out), {**families.settings_of(args), "max_trials": 50})  # extending is fine
+    # extending is fine
+    runs.check_search_settings(str(out), {**families.settings_of(args), "max_trials": 50})
 
 
 def test_8_offline_a_dataset_tfds_lacks_fails_in_seconds(tmp_path, monkeypatch):

@@ -224,10 +224,10 @@ def unreachable_target(config, batch_size):
     floor = MMD_SCALE * divergences.mmd_floor(config.latent, batch_size, config.kernel, config.mmd_estimator)
     if config.e2 > floor:
         return None
-    return (f"the MMD target e2 = {config.e2:g} is at or below {floor:.2f}, the value the {config.mmd_estimator} "
-            f"estimator takes on average at batch size {batch_size} even when q(z) = p(z): the constraint cannot "
-            "bind and its multiplier only climbs to lambda_max. Use a larger batch, the unbiased estimator or a "
-            "larger e2.")
+    return (f"the MMD target e2 = {config.e2:g} is at or below {floor:.2f}, the value the "
+            f"{config.mmd_estimator} estimator takes on average at batch size {batch_size} even when "
+            "q(z) = p(z): the constraint cannot bind and its multiplier only climbs to lambda_max. Use a "
+            "larger batch, the unbiased estimator or a larger e2.")
 
 
 def mutual_information(model: InfoVAE, x: np.ndarray, batch_size: int = 1000, seed: int = 0) -> float:

@@ -109,8 +109,8 @@ def build(run: str, name: str, k: int | None = None, directory: str | None = Non
               f"{entry['log_likelihood']:.3f} {family.unit}")
     bad = [entry for entry in evaluations if not math.isfinite(entry["log_likelihood"])]
     if bad:
-        raise ValueError(f"{run}'s test figure is {bad[0]['log_likelihood']} (k = {bad[0]['k']}); a preset needs a "
-                         "finite figure, so nothing was written.")
+        raise ValueError(f"{run}'s test figure is {bad[0]['log_likelihood']} (k = {bad[0]['k']}); "
+                         "a preset needs a finite figure, so nothing was written.")
     measured_keys = {key for entry in evaluations for key in entry}
     test_evaluate = {key: value for key, value in test_evaluate.items() if key not in measured_keys}
     folder = os.path.join(directory, name)

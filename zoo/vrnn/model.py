@@ -116,6 +116,11 @@ class VRNN(LatentVariableModel):
         self.cell.build((None, 2 * c.features))
         self.built = True
 
+    def input_signature(self):
+        """``{"frames": [None, None, input_dim], "mask": [None, None]}`` float32, for :meth:`export`."""
+        return {"frames": tf.TensorSpec((None, None, self.config.input_dim), tf.float32, name="frames"),
+                "mask": tf.TensorSpec((None, None), tf.float32, name="mask")}
+
     # --- the particle recursion -----------------------------------------------------------
     def filter(self, x: dict | tf.Tensor, k: int | tf.Tensor, resample_threshold: float | tf.Tensor = 0.0,
                estimator: str = "total", seed: SeedLike = None) -> FilterResult:
