@@ -176,7 +176,8 @@ def load_images(name: str, split: str) -> np.ndarray:
     elif spec.name == "digits":
         images = _digits(split)
     elif local_ok:
-        images = _checked(spec, _LOCAL_READERS[spec.name](data_dir, split), os.path.join(data_dir, spec.files[0]))
+        path = os.path.join(data_dir, spec.files[0])
+        images = _checked(spec, _LOCAL_READERS[spec.name](data_dir, split), path)
     else:
         ds = _from_tfds(spec, split, spec.shape[0], shuffle_files=False, seed=None)
         images = np.concatenate(list(ds.batch(4096).as_numpy_iterator()))

@@ -90,9 +90,9 @@ class IWAEConfig(ImageConfig):
         self.flow_steps = check_int("flow_steps", self.flow_steps)
         self.flow_hidden = check_sizes("flow_hidden", self.flow_hidden)
         if self.posterior != "gaussian" and self.estimator != "total":
-            raise ValueError(f"posterior={self.posterior} trains with estimator total: the other estimators "
-                             "need log q with its parameters held fixed at a given z, which a flow gives only "
-                             "through its inverse.")
+            raise ValueError(f"posterior={self.posterior} trains with estimator total: the other "
+                             "estimators need log q with its parameters held fixed at a given z, which a flow "
+                             "gives only through its inverse.")
 
 
 CONFIGS = Registry(
