@@ -91,8 +91,8 @@ class IWAEConfig(ImageConfig):
         self.flow_hidden = check_sizes("flow_hidden", self.flow_hidden)
         if self.posterior != "gaussian" and self.estimator != "total":
             raise ValueError(f"posterior={self.posterior} trains with estimator total: the other "
-                             "estimators need log q with its parameters held fixed at a given z, which a flow "
-                             "gives only through its inverse.")
+                             "estimators need log q with its parameters held fixed at a given z, which a "
+                             "flow gives only through its inverse.")
 
 
 CONFIGS = Registry(
