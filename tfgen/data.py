@@ -385,11 +385,13 @@ def _from_tfds(spec, split, size, shuffle_files, seed):
     try:
         import tensorflow_datasets as tfds
 
-        builder = tfds.builder(spec.tfds_name)
-        if not builder.is_prepared():
-            _check_reachable(builder)
         read_config = tfds.ReadConfig(shuffle_seed=seed) if shuffle_files and seed is not None else None
-        ds = tfds.load(spec.tfds_name, split=split, shuffle_files=shuffle_files, read_config=read_config)
+        options = {"split": split, "shuffle_files": shuffle_files, "read_config": read_config}
+        try:  # prepared here (or TFDS mocked): no download, no network
+            ds = tfds.load(spec.tfds_name, download=False, **options)
+        except Exception:
+            _check_reachable(tfds.builder(spec.tfds_name))
+            ds = tfds.load(spec.tfds_name, **options)
     except Exception as error:  # any TFDS failure becomes one actionable message
         raise _not_found(spec, split, error) from None
 
