@@ -40,8 +40,11 @@ class LinearGaussian(LatentVariableModel):
                 - self.encoder.log_prob(z, loc, scale))
 
     def log_weights(self, x, k, estimator="total", seed=None, training=False):
+        return self.log_weights_from(x, self.encode(x), k, estimator, seed, training)
+
+    def log_weights_from(self, x, params, k, estimator="total", seed=None, training=False):
+        """:meth:`log_weights` given ``params = encode(x)`` (as the zoo's image models)."""
         seed = self.seed_generator if seed is None else seed
-        params = self.encoder(x)
         z = objectives.samples(self.encoder.sample(*params, seed=seed, k=k), estimator)
         log_q = self.encoder.log_prob(z, *objectives.variational_parameters(params, estimator))
         log_p = layers.standard_normal_log_prob(z)
