@@ -25,7 +25,7 @@ from zoo.infovae.family import FAMILY
 SMALL = {"image_shape": (8, 8, 1), "latent": 4, "hidden": (32, 32), "seed": 0}
 TINY_RUN = ["train", "infovae", "--method", "lagvae", "--dataset", "digits", "--latent", "4",
             "--hidden", "16",
-            "--e1", "20", "--e2", "50", "--batch-size", "100", "--learning-rate", "3e-3",
+            "--e1", "20", "--e2", "100", "--batch-size", "100", "--learning-rate", "3e-3",
             "--dual-learning-rate", "0.05", "--eval-k", "5", "--seed", "1", "--verbose", "0"]
 
 
@@ -220,11 +220,11 @@ def test_cli_trains_then_evaluates_a_run(tmp_path, capsys, ported):
     assert metrics[key] > -metrics[f"{key}_consistency"]  # IWAE_5 above the ELBO
     assert {"lambda_mmd", "violation_consistency", "mmd", "consistency"} <= set(metrics["final_train"])
     model, settings = runs.load(str(out))
-    assert isinstance(model, LagVAE) and model.config.hidden == (16,) and model.config.e2 == 50.0
+    assert isinstance(model, LagVAE) and model.config.hidden == (16,) and model.config.e2 == 100.0
     assert settings["method"] == "lagvae" and settings["model"]["image_shape"] == [8, 8, 1]
     command = FAMILY.command(settings)
     assert command.startswith("tfgen train infovae ") and "--resume" not in command
-    for flags in ("--method lagvae", "--latent 4", "--hidden 16", "--e1 20.0", "--e2 50.0",
+    for flags in ("--method lagvae", "--latent 4", "--hidden 16", "--e1 20.0", "--e2 100.0",
                   "--batch-size 100"):
         assert f" {flags}" in command
     assert "test log-likelihood (k = 5)" in capsys.readouterr().out
