@@ -216,12 +216,14 @@ def hold_out(name: str, images: np.ndarray, size: int) -> tuple[np.ndarray, np.n
 def validation_batches(x: np.ndarray, batch_size: int = 100, binarize: bool = False,
                        seed: int = 0) -> tf.data.Dataset:
     """Held-out examples ``x`` as a ``tf.data.Dataset`` of batches in order, for ``fit``'s
-    ``validation_data``; with ``binarize``, pixels in [0, 1] drawn once as Bernoulli variables
-    (seeded), so every epoch scores the same binary images."""
+    ``validation_data``, as float32; with ``binarize``, pixels in [0, 1] drawn once as Bernoulli
+    variables (seeded), so every epoch scores the same binary images."""
     x = np.asarray(x)
     if binarize:
-        x = (np.random.default_rng(seed).random(x.shape) < x).astype("float32")
-    return tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+        x = np.random.default_rng(seed).random(x.shape) < x
+    # float32 whatever the pixels' type: a multi-worker evaluation all-reduces over the batches,
+    # which TensorFlow's collectives refuse for uint8
+    return tf.data.Dataset.from_tensor_slices(x.astype("float32")).batch(batch_size)
 
 
 def _checked(spec, images, path):

@@ -16,10 +16,9 @@ folder; the other workers write theirs to a temporary folder that is deleted whe
 finish (Keras' multi-worker convention), and resume from the chief's checkpoints, so
 ``--resume`` needs ``--out`` on storage every worker sees.
 """
+import glob
 import json
 import os
-
-import tensorflow as tf
 
 TF_CONFIG = "TF_CONFIG"
 
@@ -55,12 +54,21 @@ def is_chief():
     return task_type == "chief" or (task_type == "worker" and index == 0 and not jobs.get("chief"))
 
 
+def several_devices():
+    """Whether this environment trains on several devices: a cluster in ``$TF_CONFIG``, or
+    several NVIDIA GPUs (their ``/dev/nvidia<N>`` device files). Imports no TensorFlow, so a
+    command's flags are checked before it loads."""
+    return training_tasks() > 1 or len(glob.glob("/dev/nvidia[0-9]*")) > 1
+
+
 def strategy():
     """The ``tf.distribute`` strategy of this environment (see the module docstring).
 
     Call it before TensorFlow runs anything: a multi-worker strategy sets up the collective
     communication of the whole process.
     """
+    import tensorflow as tf
+
     if training_tasks() > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
     if len(tf.config.list_physical_devices("GPU")) > 1:
@@ -71,6 +79,8 @@ def strategy():
 def workers():
     """Worker processes training together under the current strategy: the tasks of a
     ``MultiWorkerMirroredStrategy``'s cluster, 1 under any other strategy."""
+    import tensorflow as tf
+
     current = tf.distribute.get_strategy()
     if not isinstance(current, tf.distribute.MultiWorkerMirroredStrategy):
         return 1

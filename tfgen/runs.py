@@ -263,17 +263,28 @@ class Run:
 
 def _check_same_settings(recorded, settings, checkpoint, resumable=RESUMABLE,
                          what="--resume continues the run"):
-    """``ValueError`` naming every setting outside ``resumable`` that differs from the recorded one."""
+    """``ValueError`` naming every setting outside ``resumable`` that differs from the recorded one.
+
+    Only what the checkpoint records is compared, key by key inside nested settings (the
+    model's config): a setting that a later tfgen added (a new flag, a new config field) is not
+    in an older checkpoint and takes its value from the command.
+    """
     # Checkpoints written before settings stopped recording the command's family name carry a
     # "family" key; the family is the checkpoint's model class, so it is not compared.
     recorded = {key: value for key, value in recorded.items() if key != "family"}
-    changed = {key: (recorded.get(key), settings.get(key))
-               for key in set(recorded) | set(settings) if key not in resumable
-               and recorded.get(key) != settings.get(key)}
+    changed = {key: (old, settings.get(key)) for key, old in recorded.items()
+               if key not in resumable and _differs(old, settings.get(key))}
     if changed:
         details = ", ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in sorted(changed.items()))
         raise ValueError(f"{what} of {checkpoint} with its own settings, but these "
                          f"differ: {details}. Start a new run (another --out) to change them.")
+
+
+def _differs(recorded, value):
+    """Whether ``value`` changes ``recorded``; dicts compared on the keys ``recorded`` has."""
+    if isinstance(recorded, dict) and isinstance(value, dict):
+        return any(_differs(old, value.get(key)) for key, old in recorded.items())
+    return recorded != value
 
 
 def check_search_settings(out, settings, extendable=("max_trials",)):

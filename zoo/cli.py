@@ -112,9 +112,9 @@ def main(argv=None):
 
     command = " ".join(filter(None, [args.verb, getattr(args, "family", None)]))
     try:
-        if args.verb == "train":
-            from tfgen import distribute
+        from tfgen import distribute
 
+        if args.verb == "train" and distribute.several_devices():
             with distribute.strategy().scope():
                 args.handler(args)
         else:

@@ -132,7 +132,7 @@ def test_existing_run_is_not_overwritten_silently(tmp_path, capsys):
 
 def test_evaluate_names_a_missing_run(tmp_path, capsys):
     assert run("evaluate", tmp_path, "--k", 10) == 2
-    assert "config.json is missing" in capsys.readouterr().err
+    assert "neither a preset" in capsys.readouterr().err  # an empty folder: no metadata.json, no run
 
 
 @pytest.mark.parametrize("config,dataset,likelihood", [("gaussian", "fashion_mnist", "gaussian"),

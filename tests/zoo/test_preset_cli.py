@@ -36,7 +36,7 @@ def tiny_run(tmp_path):
     runs.prepare_dir(str(run))
     settings = {"dataset": "digits", "epochs": 3, "overwrite": False, "model": {"k": 2}}
     runs.save(model, str(run), settings, "iwae")
-    runs.update_metrics(str(run), train_seconds=4.2, epochs=3)
+    runs.update_metrics(str(run), status="finished", train_seconds=4.2, epochs=3)
     return run
 
 

@@ -63,13 +63,13 @@ def build(run: str, name: str, k: int | None = None, directory: str | None = Non
     if os.path.abspath(directory) != zoo_presets.DIRECTORY and name in zoo_presets.shipped():
         raise ValueError(f"{name} is the name of a shipped preset, which would hide yours: choose another "
                          "--name.")
-    run_config = runs.read_json(os.path.join(run, runs.CONFIG))
-    if run_config.get("family") in families.NAMES:  # register the family's model classes with Keras
-        families.module(run_config["family"], "model")
     metrics = runs.read_metrics(run)
     if metrics.get("status") not in ("finished", "time_budget"):
         raise ValueError(f"{run} is not a finished run (metrics.json status {metrics.get('status')!r}); only "
                          "finished runs become presets.")
+    run_config = runs.read_json(os.path.join(run, runs.CONFIG))
+    if run_config.get("family") in families.NAMES:  # register the family's model classes with Keras
+        families.module(run_config["family"], "model")
     model, settings = runs.load(run)
     family = families.of(model)
     optimizers = {name: run_config[name] for name in runs.OPTIMIZERS if run_config.get(name)}
