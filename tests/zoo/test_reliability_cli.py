@@ -202,19 +202,6 @@ def test_8_offline_a_dataset_tfds_lacks_fails_in_seconds(tmp_path, monkeypatch):
     assert time.time() - start < 60  # TFDS' own retries took 3 min 47 s
 
 
-def test_8_a_url_preset_reloads_offline_from_its_cache(tmp_path):
-    served = copy_shipped(tmp_path / "served")
-    url = served.as_uri()
-    first = zoo_presets.load(url, cache_dir=str(tmp_path / "cache"), compile=False)
-    shutil.rmtree(served)  # the server is gone
-    with pytest.warns(UserWarning, match="using the copy cached"):
-        again = zoo_presets.load(url, cache_dir=str(tmp_path / "cache"), compile=False)
-    for a, b in zip(first.get_weights(), again.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    with pytest.raises(ConnectionError, match="not cached"):
-        zoo_presets.load(url + "-other", cache_dir=str(tmp_path / "cache"), compile=False)
-
-
 def test_10_every_nth_of_variable_length_sequence_batches():
     from tfgen import sequences
     from zoo.presets_cli import every_nth
