@@ -143,6 +143,10 @@ def test_mixed_precision_keeps_the_bound_in_float32():
 # with replica-offset seeds (tfgen.seeds), which the single-device step reproduces by offsetting its
 # generator by REPLICA_STRIDE. The same step with one seed for both halves (the noise of the
 # replicas drawn alike, the fault this guards against) must land elsewhere.
+# NVIL centres its learning signal with moving averages of the batches' moments: both replicas
+# read the averages as they were before the step, while the one-device emulation below moves them
+# between its two halves, so the two differ by design (as any statistic of a replica's batch).
+STATEFUL = {"sbn_two_layers_nvil"}
 EVERY_FAMILY = """
 import json
 import tensorflow as tf
@@ -151,6 +155,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras
 import numpy as np
 from tests.contract import CASES
+from tests.tfgen.test_distribute import STATEFUL
 from tfgen.seeds import REPLICA_STRIDE
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -179,6 +184,8 @@ def distance(a, b):
 
 report = {}
 for case in {case.family: case for case in reversed(CASES)}.values():  # each family's first case
+    if case.name in STATEFUL:
+        continue
     x = case.data()
     half = len(tf.nest.flatten(x)[0]) // 2
     with strategy.scope():
@@ -212,7 +219,8 @@ def every_family():
 def test_every_familys_mirrored_train_step_is_the_single_device_step_with_per_replica_noise(every_family):
     from tests.contract import CASES
 
-    assert set(every_family) == {case.name for case in {c.family: c for c in reversed(CASES)}.values()}
+    firsts = {case.name for case in {c.family: c for c in reversed(CASES)}.values()}
+    assert set(every_family) == firsts - STATEFUL
     for name, result in every_family.items():
         # float32 sums in another order (two replicas' gradients all-reduced): InfoVAE's step,
         # which moves weights by ~100 (its 10000 x MMD term), lands 2e-5 away
