@@ -391,7 +391,8 @@ class LatentVariableModel(keras.Model):
 
     # --- data checks ---------------------------------------------------------------------------
     def fit(self, x=None, y=None, *args, **kwargs):
-        self.check_data(x, kwargs.get("batch_size") or 32)  # Keras' default batch size
+        # Keras' default batch size for arrays; a dataset brings its own
+        self.check_data(x, kwargs.get("batch_size") or (None if isinstance(x, tf.data.Dataset) else 32))
         if kwargs.get("validation_data") is not None:
             self.check_data(kwargs["validation_data"])
         if isinstance(x, tf.data.Dataset) and not args:
