@@ -55,7 +55,7 @@ def iwae(log_w: tf.Tensor) -> tf.Tensor:
     return tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(k)
 
 
-def renyi(log_w, alpha):
+def renyi(log_w: tf.Tensor, alpha: float) -> tf.Tensor:
     """Renyi bound ``1/(1 - alpha) log mean_k exp((1 - alpha) log_w)``, shape ``[batch]``.
 
     Computed in float64 around the mean of ``log_w`` (a log-sum-exp of the centred weights), so
@@ -85,7 +85,7 @@ def renyi(log_w, alpha):
     return tf.cast(mean + lme / scale, log_w.dtype)
 
 
-def bound_weights(log_w, alpha):
+def bound_weights(log_w: tf.Tensor, alpha: float) -> tf.Tensor:
     """``d L_alpha / d log_w``: the normalised weights ``softmax_k((1 - alpha) log_w)``, ``[k, batch]``
     (uniform ``1/k`` for the ELBO, ``alpha = 1``; one-hot on the largest weight for ``-inf``)."""
     if alpha == 1.0:
@@ -96,7 +96,7 @@ def bound_weights(log_w, alpha):
     return tf.cast(tf.nn.softmax((1.0 - alpha) * (w - tf.reduce_max(w, axis=0)), axis=0), log_w.dtype)
 
 
-def bound_alpha(name, alpha=None):
+def bound_alpha(name: str, alpha: float | None = None) -> float:
     """The Renyi ``alpha`` a bound is: 1 for the ELBO, 0 for IWAE, ``alpha`` for ``"renyi"``."""
     return float(alpha) if name == "renyi" else BOUND_ALPHAS[name]
 
