@@ -120,7 +120,9 @@ def test_the_papers_mnist_protocol_trains_on_59600_and_validates_on_400(tmp_path
                          "--epochs", "1", "--batch-size", "20", "--eval-every", "1", "--eval-k", "3",
                          "--out", str(out), "--verbose", "0"])
         model, settings = runs.load(str(out))
-        validation = data.load("MNIST", "validation", 100, seed=0)
+        held_out = data.load_images("MNIST", "validation")  # the last 400 training images
+        assert len(held_out) == 400
+        validation = data.validation_batches(held_out.reshape(400, -1) / 255.0, binarize=True, seed=0)
         again = evaluation.log_likelihood(model, validation, 3, seed=0, max_rows=8192).mean()
     assert code == 0 and settings["dataset"] == "MNIST"
     history = (out / "history.csv").read_text().splitlines()
