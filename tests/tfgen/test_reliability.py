@@ -258,9 +258,9 @@ def test_16_unreadable_data_files_get_one_line_errors(tmp_path, monkeypatch):
 @pytest.mark.parametrize("content, match", [
     (b"not gzip at all", "not a readable gzip file"),
     (gzip.compress(b"\x00\x00\x08\x03" + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
-                   + b"\x00" * 99),
+                   + b"\x00" * 99, mtime=0),  # mtime 0: the same parameter in every pytest-xdist worker
      "not a whole IDX image file"),
-])
+], ids=["not gzip", "truncated IDX"])
 def test_16_truncated_or_non_gzip_idx_files(tmp_path, monkeypatch, content, match):
     monkeypatch.setenv("TFGEN_DATA_DIR", str(tmp_path))
     (tmp_path / "mnist").mkdir()
