@@ -204,9 +204,8 @@ class LagVAE(InfoVAE):
     def check_data(self, x, batch_size=None):
         """As the base class, and warns (once) when the MMD target cannot bind at the batch size."""
         super().check_data(x, batch_size)
-        size = batch_size or (len(x) if isinstance(x, np.ndarray) else None)
-        if size is None and isinstance(x, tf.data.Dataset):
-            size = next((len(tf.nest.flatten(batch)[0]) for batch in x.take(1)), None)
+        # a dataset is checked batch by batch through this method: its first batch gives the size
+        size = batch_size or (len(x) if isinstance(x, (np.ndarray, tf.Tensor)) else None)
         problem = size and not self._warned_floor and unreachable_target(self.config, size)
         if problem:
             self._warned_floor = True
