@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import divergences, layers, ratios
+from tfgen import divergences, layers, noise, ratios
 from tfgen.model import check_numeric
 from zoo.gan.configs import CONFIGS, GANConfig
 
@@ -116,7 +116,7 @@ class GAN(keras.Model):
     def _steps(self, x, train):
         x = tf.reshape(tf.cast(x, "float32"), [-1, self.config.dims])
         batch = tf.shape(x)[0]
-        z = keras.random.normal((batch, self.config.noise), seed=self.seed_generator)
+        z = noise.normal((batch, self.config.noise), self.seed_generator)
         with tf.GradientTape() as tape:
             real, fake = self.discriminator(x), self.discriminator(self.generate(z))
             # -F: the logistic loss of data (label 1) against generated images (label 0).
@@ -124,7 +124,7 @@ class GAN(keras.Model):
         if train:
             variables = self.discriminator.trainable_variables
             self.discriminator_optimizer.apply(tape.gradient(loss, variables), variables)
-        z = keras.random.normal((batch, self.config.noise), seed=self.seed_generator)
+        z = noise.normal((batch, self.config.noise), self.seed_generator)
         with tf.GradientTape() as tape:
             logits = self.discriminator(self.generate(z))
             if self.config.generator_loss == "non_saturating":
