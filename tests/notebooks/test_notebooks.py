@@ -63,7 +63,8 @@ def test_notebook_runs_in_fast_mode_with_clean_outputs(path, kernel_env, monkeyp
     client = NotebookClient(nb, kernel_name=KERNEL, timeout=600,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()  # raises CellExecutionError, naming the cell, on any error
-    assert nb.cells[-1].outputs[0]["text"].split() == [sys.executable, "True"]
+    printed = "".join(out["text"] for out in nb.cells[-1].outputs if out.get("name") == "stdout")
+    assert printed.split() == [sys.executable, "True"]  # the kernel may stream a print in pieces
     noise = [output["text"] for cell in nb.cells for output in cell.get("outputs", [])
              if output.get("name") == "stderr"]  # TensorFlow's log lines, retracing and other warnings
     assert not noise, noise[0][:500]
