@@ -5,7 +5,8 @@
 # 2. IWAE models (Gaussian latents) train for 1 epoch (200 steps) of the same subset with the total
 #    derivative, DReG and the path derivative; the first gives the fixed weights at which the
 #    pathwise estimators' variances are measured.
-# 3. Every run is scored by the IWAE_1000 estimate on test images 0, 20, 40, ... (500 images).
+# 3. Every run is scored by the IWAE_1000 estimate on test images 0, 20, 40, ... (500 images) and by
+#    IWAE_5000 on test images 0, 10, 20, ... (1000 images).
 # 4. Gradient variances against k at each family's fixed weights (docs/scripts/estimator_variance.py),
 #    and the figure.
 set -e
@@ -24,6 +25,7 @@ for e in total dreg path; do
 done
 for run in sbn_reinforce sbn_reinforce_ma sbn_nvil sbn_vimco sbn_taylor sbn_concrete iwae_total iwae_dreg iwae_path; do
   $TFGEN evaluate "$RUNS/$run" --k 1000 --every-nth 20 --verbose 0 > "$RUNS/$run.eval.log" 2>&1
+  $TFGEN evaluate "$RUNS/$run" --k 5000 --every-nth 10 --verbose 0 >> "$RUNS/$run.eval.log" 2>&1
 done
 python docs/scripts/estimator_variance.py measure --run "$RUNS/sbn_vimco" \
   --estimators reinforce reinforce_ma nvil vimco taylor concrete --out docs/figures/variance_sbn.json
