@@ -166,6 +166,14 @@ def resolve(preset: str, cache_dir: str | None = None, metadata_sha256: str | No
         tfgen.hubs.HubError: a hub handle cannot be fetched (nor found in the cache).
         ValueError: ``preset`` names nothing.
     """
+    folder = locate(preset, cache_dir)
+    verify(folder, metadata_sha256)
+    return folder
+
+
+def locate(preset: str, cache_dir: str | None = None) -> str:
+    """The local folder of ``preset`` (a hub handle fetched into the cache), not yet verified.
+    Raises as :func:`resolve`, but for the hashes."""
     preset = str(preset)
     if hubs.is_handle(preset):
         folder = hubs.download(preset, lambda path: list(_recorded_files(runs.read_json(path), path)),
@@ -179,7 +187,6 @@ def resolve(preset: str, cache_dir: str | None = None, metadata_sha256: str | No
             f"Unknown preset {preset!r}: not a folder, a hub handle ({', '.join(hubs.PREFIXES)}) or a "
             f"registered name. Registered: {sorted(registered()) or 'none'}."
         )
-    verify(folder, metadata_sha256)
     return folder
 
 
@@ -227,6 +234,8 @@ def verified_copy(folder: str, metadata_sha256: str | None = None):
     """A private temporary copy of the preset in ``folder``: each file is read once, hashed from
     those bytes and written, so what is loaded is exactly what was checked (a file swapped in
     ``folder`` after its check is never read). Raises as :func:`verify`."""
+    if not os.path.isfile(os.path.join(folder, METADATA)):
+        raise ValueError(f"{folder} is not a tfgen preset: {METADATA} is missing.")
     private = tempfile.mkdtemp(prefix="tfgen-preset-")
     try:
         _copy_file(folder, METADATA, private, metadata_sha256)
@@ -240,14 +249,11 @@ def verified_copy(folder: str, metadata_sha256: str | None = None):
 def _copy_file(folder, name, private, expected):
     path = os.path.join(folder, name)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"Preset {folder} lacks {name}.")
+        raise FileNotFoundError(f"Preset {folder} lacks {name}, listed in its {METADATA}.")
     with open(path, "rb") as f:
         raw = f.read()
-    actual = hashlib.sha256(raw).hexdigest()
-    if expected is not None and actual != expected:
-        raise PresetIntegrityError(
-            f"{path}: sha256 is {actual} but the preset records {expected}; the file is corrupted or "
-            "was modified, so the preset is refused and nothing was loaded.")
+    if expected is not None:
+        _compare(path, hashlib.sha256(raw).hexdigest(), expected)
     with open(os.path.join(private, name), "wb") as f:
         f.write(raw)
 
@@ -276,8 +282,7 @@ def load_preset(preset: str, compile: bool = True, cache_dir: str | None = None,
     Raises:
         ValueError: the model's class is not registered with Keras; and see :func:`resolve`.
     """
-    folder = resolve(preset, cache_dir, metadata_sha256)
-    with verified_copy(folder, metadata_sha256) as private:
+    with verified_copy(locate(preset, cache_dir), metadata_sha256) as private:
         metadata = read_metadata(private)
         registered_name = (runs.read_json(os.path.join(private, runs.CONFIG)).get("model") or {}).get(
             "registered_name")
@@ -325,7 +330,10 @@ def _without_optimizer(model):
 
 
 def _check_hash(path, expected):
-    actual = sha256(path)
+    _compare(path, sha256(path), expected)
+
+
+def _compare(path, actual, expected):
     if actual != expected:
         raise PresetIntegrityError(
             f"{path}: sha256 is {actual} but the preset records {expected}; the file is corrupted or "
