@@ -355,7 +355,7 @@ class BernoulliLatent(_Head):
     @staticmethod
     def logistic_noise(logits, seed, k=None):
         shape = tf.shape(logits) if k is None else tf.concat([[k], tf.shape(logits)], 0)
-        u = keras.random.uniform(shape, minval=1e-6, maxval=1.0 - 1e-6, seed=seed, dtype=logits.dtype)
+        u = 1e-6 + (1.0 - 2e-6) * noise.uniform(shape, seed, dtype=logits.dtype)  # in [1e-6, 1 - 1e-6)
         return tf.math.log(u) - tf.math.log1p(-u)
 
     @classmethod
