@@ -78,6 +78,15 @@ def test_load_preset_returns_compiled_model_with_same_weights(preset_dir):
     model.fit(x, batch_size=5, epochs=1, verbose=0)  # ready to fine-tune
 
 
+def test_load_preset_reads_and_hashes_each_file_once(preset_dir, monkeypatch):
+    folder, _ = preset_dir
+    hashed = []
+    real = presets.hashlib.sha256
+    monkeypatch.setattr(presets.hashlib, "sha256", lambda *data: hashed.append(1) or real(*data))
+    presets.load_preset(str(folder), compile=False)
+    assert len(hashed) == len(presets.HASHED_FILES)  # each file metadata.json records, once
+
+
 def test_uncompiled_model_loads_with_default_optimizer(tmp_path):
     model = iwae.IWAE(image_shape=(6, 1, 1), hidden=((8,),), latent=(2,))
     model.build()
