@@ -1,8 +1,9 @@
 """A Hugging Face hub on 127.0.0.1 for tests: the few endpoints huggingface_hub calls to create a
 repo, commit files and download them, with commits and branches kept in memory.
 
-``with FakeHub() as hub:`` sets nothing itself; point huggingface_hub at it with
-``HF_ENDPOINT=hub.url``. ``hub.requests`` records ``(method, path)`` of every call, so a test
+``with FakeHub() as hub:`` sets nothing itself; ``hub.serve_as_hf_endpoint(monkeypatch)``
+points huggingface_hub at it as ``HF_ENDPOINT=hub.url`` set before start-up would.
+``hub.requests`` records ``(method, path)`` of every call, so a test
 can assert that a load made none.
 """
 import base64
@@ -71,6 +72,19 @@ class FakeHub:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def serve_as_hf_endpoint(self, monkeypatch):
+        """Set ``HF_ENDPOINT`` (tfgen reads it at each call), the constants huggingface_hub derives
+        from it at import (older releases build commit and file URLs from them), and a token, so
+        uploads and downloads go here."""
+        from huggingface_hub import constants
+
+        monkeypatch.setenv("HF_ENDPOINT", self.url)
+        monkeypatch.setattr(constants, "ENDPOINT", self.url)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_HOME", self.url + "/")
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            self.url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setenv("HF_TOKEN", "a-test-token")
 
     def stop(self):
         """Shut the server down: the hub is unreachable from then on."""

@@ -1,5 +1,7 @@
 """Every notebook in notebooks/ runs top to bottom in fast mode (TFGEN_FAST=1) without error,
-and writes nothing to stderr (no TensorFlow log lines or warnings in what readers see).
+and writes nothing to stderr (no TensorFlow log lines or warnings in what readers see); its
+markdown shows the figures it draws at its full budget (docs/figures/notebooks, made by
+docs/scripts/notebook_figures.py), so it can be read without running it.
 
 The kernel is this test's own interpreter (a kernelspec written to a temporary folder), so the
 notebooks see the same environment and the worktree on PYTHONPATH.
@@ -7,6 +9,7 @@ notebooks see the same environment and the worktree on PYTHONPATH.
 import json
 import os
 import pathlib
+import re
 import sys
 
 import nbformat
@@ -50,6 +53,29 @@ def test_notebook_is_stored_clean(path):
     tagged = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
     assert tagged == code[:1], "the first code cell, and only it, is tagged 'parameters'"
     assert "TFGEN_FAST" in tagged[0].source, "the parameters cell reads TFGEN_FAST"
+
+
+# Notebooks whose full budgets (hours on a 2-core CPU) have not been run yet: their markdown shows
+# the family's recorded runs instead. Strict, so the test fails once their figures exist.
+AWAITING_FULL_BUDGET_FIGURES = {"02_vrnn_objectives", "03_lagrangian_vae", "04_distortion_targeting",
+                                "05_estimators", "06_uses_of_generative_models"}
+
+
+AWAITING = pytest.mark.xfail(strict=True, reason="full-budget figures not made yet")
+
+
+@pytest.mark.parametrize("path", [pytest.param(nb, marks=AWAITING) if nb.stem in AWAITING_FULL_BUDGET_FIGURES
+                                  else nb for nb in NOTEBOOKS], ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_shows_its_full_budget_figures(path):
+    nb = nbformat.read(path, as_version=4)
+    markdown = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown)
+    missing = [link for link in links if not (path.parent / link).is_file()]
+    assert not missing, f"images the markdown shows but the repository lacks: {missing}"
+    own = sorted((ROOT / "docs" / "figures" / "notebooks").glob(f"{path.stem}_*.png"))
+    assert own, f"no full-budget figure docs/figures/notebooks/{path.stem}_*.png"
+    shown = {(path.parent / link).resolve() for link in links}
+    assert [f.name for f in own if f.resolve() not in shown] == [], "a full-budget figure the markdown omits"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])

@@ -3,6 +3,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy import integrate
 
 from tfgen import flows
 
@@ -114,7 +115,7 @@ def test_flow_posterior_density_integrates_to_one(kind):
     density = np.exp((layers.normal_log_prob(z0, loc, scale) - log_det).numpy()[:, 0])
     zt = z.numpy()[:, 0, 0]
     assert np.all(np.diff(zt) > 0)
-    np.testing.assert_allclose(np.trapezoid(density, zt), 1.0, atol=1e-3)
+    np.testing.assert_allclose(integrate.trapezoid(density, zt), 1.0, atol=1e-3)
     sample, log_q = q.sample_and_log_prob(params, keras.random.SeedGenerator(1), k=7)
     assert sample.shape == (7, 1, 1) and log_q.shape == (7, 1)
 

@@ -133,8 +133,7 @@ def test_registered_name(preset_dir, monkeypatch):
 @pytest.fixture
 def hub(monkeypatch):
     with FakeHub() as hub:
-        monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        monkeypatch.setenv("HF_TOKEN", "a-test-token")
+        hub.serve_as_hf_endpoint(monkeypatch)
         yield hub
 
 

@@ -153,8 +153,7 @@ def test_user_presets_are_listed_beside_the_shipped_ones_and_shared_through_a_hu
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
     with FakeHub() as hub:
-        monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        monkeypatch.setenv("HF_TOKEN", "a-test-token")
+        hub.serve_as_hf_endpoint(monkeypatch)
         code, out, _ = run_cli(capsys, "preset", "upload", "my_tiny", "hf://me/tfgen-presets/my_tiny")
         assert code == 0
         pinned = re.search(r"hf://me/tfgen-presets/my_tiny@[0-9a-f]{40}", out).group(0)
