@@ -4,7 +4,6 @@ import gzip
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-import tensorflow_datasets.testing  # noqa: F401  (tfds.testing: imported explicitly before TFDS 4.9.9)
 from scipy.io import savemat
 
 from tests.markers import requires_data

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-import tensorflow_datasets.testing  # noqa: F401  (tfds.testing: imported explicitly before TFDS 4.9.9)
 
 from tfgen import data
 

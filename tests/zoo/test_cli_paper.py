@@ -110,7 +110,6 @@ def test_the_papers_mnist_protocol_trains_on_59600_and_validates_on_400(tmp_path
     """``--dataset MNIST`` on mock TFDS data (grey-level MNIST is not available here): the
     validation figure is measured on the last 400 training images, binarised once."""
     import tensorflow_datasets as tfds
-    import tensorflow_datasets.testing  # noqa: F401  (imported explicitly before TFDS 4.9.9)
 
     from tfgen import data, evaluation
 

@@ -12,7 +12,6 @@ import os
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-import tensorflow_datasets.testing  # noqa: F401  (tfds.testing: imported explicitly before TFDS 4.9.9)
 from matplotlib import image
 
 import zoo
