@@ -55,16 +55,7 @@ def test_notebook_is_stored_clean(path):
     assert "TFGEN_FAST" in tagged[0].source, "the parameters cell reads TFGEN_FAST"
 
 
-# Notebooks whose full budgets (hours on a 2-core CPU) have not been run yet: their markdown shows
-# the family's recorded runs instead. Strict, so the test fails once their figures exist.
-AWAITING_FULL_BUDGET_FIGURES = {"03_lagrangian_vae"}
-
-
-AWAITING = pytest.mark.xfail(strict=True, reason="full-budget figures not made yet")
-
-
-@pytest.mark.parametrize("path", [pytest.param(nb, marks=AWAITING) if nb.stem in AWAITING_FULL_BUDGET_FIGURES
-                                  else nb for nb in NOTEBOOKS], ids=[nb.stem for nb in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_notebook_shows_its_full_budget_figures(path):
     nb = nbformat.read(path, as_version=4)
     markdown = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
