@@ -16,11 +16,9 @@ from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfgen import noise, objectives
-
-tfd = tfp.distributions
+from tfgen.layers import gelu, normal_log_prob
 
 # softplus(_SCALE_SHIFT) = 1: a zero pre-activation gives a unit scale.
 _SCALE_SHIFT = math.log(math.e - 1.0)
@@ -50,7 +48,8 @@ def precision_weighted(loc_q: tf.Tensor, scale_q: tf.Tensor, loc_p: tf.Tensor,
 
 def image_log_prob(z: tf.Tensor, loc: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
     """``log N(z; loc, scale^2)`` summed over all but the first axis: ``[n, h, w, c] -> [n]``."""
-    return tf.reduce_sum(tfd.Normal(loc, scale).log_prob(z), axis=[1, 2, 3])
+    n = tf.shape(z)[0]
+    return normal_log_prob(*(tf.reshape(t, [n, -1]) for t in (z, loc, scale)))
 
 
 @_serializable
@@ -91,7 +90,7 @@ class Bottleneck(keras.layers.Layer):
     def call(self, x):
         h = x
         for conv in self.convs:
-            h = conv(tf.nn.gelu(h))
+            h = conv(gelu(h))
         return x + h if self.residual else h
 
     def compute_output_shape(self, input_shape):
@@ -183,8 +182,9 @@ class LatentGroup(keras.layers.Layer):
              seed: keras.random.SeedGenerator | None = None,
              estimator: str = "total") -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | None]:
         """``estimator="path"`` stops the gradient of ``q``'s parameters inside ``log q``."""
-        prior = self.prior(h)
-        loc_p, scale_p = gaussian_params(prior[..., : 2 * self.latent])
+        # split, not slices: a slice's gradient (StridedSliceGrad) pads a full-size tensor of zeros
+        prior, features = tf.split(self.prior(h), [2 * self.latent, self.width], axis=-1)
+        loc_p, scale_p = gaussian_params(prior)
         if acts is None:
             z = loc_p + scale_p * noise.normal(tf.shape(loc_p), seed)
             log_q = None
@@ -196,7 +196,7 @@ class LatentGroup(keras.layers.Layer):
             loc_q, scale_q = objectives.variational_parameters((loc_q, scale_q), estimator)
             log_q = image_log_prob(z, loc_q, scale_q)
         log_p = image_log_prob(z, loc_p, scale_p)
-        h = self.resnet(h + prior[..., 2 * self.latent:] + self.project(z))
+        h = self.resnet(h + features + self.project(z))
         return h, z, log_p, log_q
 
     def get_config(self):

@@ -403,6 +403,33 @@ def standard_normal_log_prob(z: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(-0.5 * tf.square(z) - 0.5 * np.log(2.0 * np.pi), axis=-1)
 
 
+_SQRT_HALF = float(np.sqrt(0.5))
+_INV_SQRT_2PI = float(1.0 / np.sqrt(2.0 * np.pi))
+
+
+@tf.function(jit_compile=True)
+def _gelu(x):
+    return 0.5 * x * tf.math.erfc(-x * _SQRT_HALF)
+
+
+@tf.function(jit_compile=True)
+def _gelu_grad(x, upstream):
+    return upstream * (0.5 * tf.math.erfc(-x * _SQRT_HALF) + _INV_SQRT_2PI * x * tf.exp(-0.5 * tf.square(x)))
+
+
+@tf.custom_gradient
+def gelu(x: tf.Tensor) -> tf.Tensor:
+    """The exact GELU ``x Phi(x) = x erfc(-x / sqrt 2) / 2`` (Hendrycks & Gimpel, "Gaussian
+    Error Linear Units", 2016), elementwise, any shape.
+
+    Equal to ``tf.nn.gelu(x)`` (to 1e-6) with its gradient ``Phi(x) + x phi(x)``; each is one
+    XLA-fused loop, where TensorFlow's ``gelu`` runs an ``erfc`` and about six elementwise ops
+    forward and more backward: 2.3x faster for the top-down VAE's activations on the CPU,
+    where they cost as much as its small convolutions (docs/benchmarks.md).
+    """
+    return _gelu(x), lambda upstream: _gelu_grad(x, upstream)
+
+
 @tf.function(jit_compile=True)
 def _bernoulli_log_prob(x, logits):
     # softplus(l) = relu(l) + log(1 + exp(-|l|)): stable for every l, one fused XLA loop. log(1 + u)

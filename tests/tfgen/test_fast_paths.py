@@ -24,6 +24,16 @@ def test_bernoulli_log_prob_and_gradient_match_tfp():
                                rtol=1e-6, atol=1e-6)
 
 
+def test_gelu_and_gradient_match_tensorflow():
+    x = tf.constant(np.linspace(-12.0, 12.0, 1001).reshape(7, 11, 13), "float32")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        fast, plain = layers.gelu(x), tf.nn.gelu(x)
+    np.testing.assert_allclose(fast.numpy(), plain.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(fast, x).numpy(), tape.gradient(plain, x).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("head", [layers.DiagonalGaussian(5), layers.Gaussian(5, variance="learned")])
 def test_gaussian_log_probs_match_tfp(head):
     h = tf.random.stateless_normal((3, 4, 7), seed=(1, 2))

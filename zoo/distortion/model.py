@@ -42,6 +42,7 @@ import tensorflow as tf
 
 from tfgen import blocks, data_checks, noise, objectives
 from tfgen.lagrangian import ConstrainedModel, Constraint
+from tfgen.layers import gelu
 from tfgen.model import LogWeights, SeedLike, log_weights_of
 from zoo.distortion.configs import CONFIGS, DistortionConfig
 
@@ -125,7 +126,7 @@ class TopDownVAE(ConstrainedModel):
         return None
 
     def _mean(self, h, context):
-        return self.output_head(tf.nn.gelu(h))
+        return self.output_head(gelu(h))
 
     # -- the model ----------------------------------------------------------------------------
     def build(self, input_shape=None):
@@ -309,7 +310,7 @@ class SecondaryVAE(TopDownVAE):
         return self.conditioner(2.0 * x_hat - 1.0)
 
     def _mean(self, h, x_hat):
-        return x_hat + self.output_head(tf.nn.gelu(h))
+        return x_hat + self.output_head(gelu(h))
 
     def get_config(self):
         primary = keras.saving.serialize_keras_object(self.primary)
