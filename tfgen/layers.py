@@ -422,10 +422,11 @@ def gelu(x: tf.Tensor) -> tf.Tensor:
     """The exact GELU ``x Phi(x) = x erfc(-x / sqrt 2) / 2`` (Hendrycks & Gimpel, "Gaussian
     Error Linear Units", 2016), elementwise, any shape.
 
-    Equal to ``tf.nn.gelu(x)`` (to 1e-6) with its gradient ``Phi(x) + x phi(x)``; each is one
+    Equal to ``tf.nn.gelu(x)`` (to 2e-6) with its gradient ``Phi(x) + x phi(x)``; each is one
     XLA-fused loop, where TensorFlow's ``gelu`` runs an ``erfc`` and about six elementwise ops
-    forward and more backward: 2.3x faster for the top-down VAE's activations on the CPU,
-    where they cost as much as its small convolutions (docs/benchmarks.md).
+    forward and more backward: 1.3-1.5x faster forward and backward on the top-down VAE's
+    activations on the CPU, where GELU cost about half as much as its small convolutions
+    (docs/benchmarks.md).
     """
     return _gelu(x), lambda upstream: _gelu_grad(x, upstream)
 
