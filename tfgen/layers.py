@@ -407,12 +407,12 @@ _SQRT_HALF = float(np.sqrt(0.5))
 _INV_SQRT_2PI = float(1.0 / np.sqrt(2.0 * np.pi))
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, reduce_retracing=True)  # eager calls of many shapes: one trace
 def _gelu(x):
     return 0.5 * x * tf.math.erfc(-x * _SQRT_HALF)
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, reduce_retracing=True)
 def _gelu_grad(x, upstream):
     return upstream * (0.5 * tf.math.erfc(-x * _SQRT_HALF) + _INV_SQRT_2PI * x * tf.exp(-0.5 * tf.square(x)))
 
@@ -431,14 +431,14 @@ def gelu(x: tf.Tensor) -> tf.Tensor:
     return _gelu(x), lambda upstream: _gelu_grad(x, upstream)
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, reduce_retracing=True)
 def _bernoulli_log_prob(x, logits):
     # softplus(l) = relu(l) + log(1 + exp(-|l|)): stable for every l, one fused XLA loop. log(1 + u)
     # rather than log1p(u) (~1.7x faster on CPU): for u < 2^-24 it drops u, an error below 6e-8 nats.
     return tf.reduce_sum(x * logits - tf.nn.relu(logits) - tf.math.log(1.0 + tf.exp(-tf.abs(logits))), -1)
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, reduce_retracing=True)
 def _bernoulli_log_prob_grad(x, logits, upstream):
     return upstream[..., None] * (x - tf.sigmoid(logits))
 

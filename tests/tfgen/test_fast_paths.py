@@ -96,3 +96,14 @@ def test_log_likelihood_without_encode_is_exact_at_the_posterior():
     model.set_posterior()
     np.testing.assert_allclose(evaluation.log_likelihood(model, x, k=30, max_rows=50, verbose=0),
                                model.exact_log_likelihood(x.numpy()), rtol=1e-4)
+
+
+def test_fused_kernels_called_eagerly_on_many_shapes_trace_at_most_twice():
+    """Sampling and evaluation call them eagerly on ever new shapes; without relaxed shapes each
+    new shape retraced and TensorFlow warned about excessive retracing."""
+    traces = {f: f.experimental_get_tracing_count() for f in (layers._gelu, layers._bernoulli_log_prob)}
+    for n in range(1, 9):
+        layers.gelu(tf.ones([n, n + 1, 3]))
+        layers.bernoulli_log_prob(tf.ones([n, 4]), tf.zeros([n, 4]))
+    for f, before in traces.items():
+        assert f.experimental_get_tracing_count() - before <= 2

@@ -45,3 +45,13 @@ def test_committed_checkpoint_resumes_with_its_recorded_command(checkpoint, tmp_
     argv, _ = resume_command(checkpoint, out, epochs=state["epoch"])
     assert cli.main(argv) == 2
     assert f"already has {state['epoch']} epochs" in capsys.readouterr().err
+
+
+def test_every_committed_checkpoint_folder_holds_only_epoch_folders():
+    """A checkpoint copied in as loose files (``checkpoints/model.keras``) is invisible to
+    ``--resume`` and to the test above; every entry must be an ``epoch-N`` folder."""
+    folders = glob.glob(os.path.join(ROOT, "docs", "runs", "*", "*", "checkpoints"))
+    assert folders
+    for folder in folders:
+        for entry in os.listdir(folder):
+            assert entry.startswith("epoch-") and os.path.isdir(os.path.join(folder, entry)), (folder, entry)
