@@ -6,7 +6,8 @@ A run folder holds::
                        the optimizers' configs (written when training finishes)
     model.weights.h5   the final weights
     metrics.json       figures, ``final_train`` (last epoch's logs), ``train_seconds``,
-                       ``epochs``, ``status`` ("finished", "time_budget" or "diverged")
+                       ``epochs``, ``status`` ("finished", "time_budget", "early_stopped" or
+                       "diverged"; the first three are :data:`FINISHED`)
     history.csv        one row per epoch with every column any callback logged (``val_*``:
                        the validation split's, when the family gives one)
     logs/              TensorBoard event files: train/ and validation/ scalars (Keras'),
@@ -67,6 +68,7 @@ from tfgen.errors import DivergedError
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.weights.h5", "metrics.json", "history.csv"
 BEST_WEIGHTS = "best.weights.h5"
 CHECKPOINTS, LOGS = "checkpoints", "logs"
+FINISHED = ("finished", "time_budget", "early_stopped")  # statuses of runs that wrote their final weights
 CHECKPOINT_MODEL, CHECKPOINT_STATE = "model.keras", "state.json"
 OPTIMIZERS = ("optimizer", "dual_optimizer")
 # Settings a resumed run may change: how long and how loudly it runs, not what it trains.

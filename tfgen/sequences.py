@@ -200,6 +200,8 @@ def dataset(frames: np.ndarray, lengths: np.ndarray, batch_size: int = 32, shuff
         ds = ds.bucket_by_sequence_length(
             lambda e: tf.cast(tf.reduce_sum(e["mask"]), "int32"), list(buckets),
             [batch_size] * (len(buckets) + 1))
+        # Keras warns that a dataset of unknown length "ran out of data"; this one's is known.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch(lengths, batch_size, buckets)))
     else:
         ds = ds.batch(batch_size)
     return ds.map(_trim).prefetch(tf.data.AUTOTUNE)

@@ -84,15 +84,12 @@ def register(verbs):
     upload.set_defaults(handler=upload_command)
 
 
-RUN_STATUSES = ("finished", "time_budget")  # a run folder with these is loaded as the user's own
-
-
 def load_model(source):
     """``(model, settings, run_dir)``: a finished run folder (``run_dir`` set) or a preset (``None``).
 
     A bare registered preset name is the preset even if a folder of that name exists here; a
     folder without ``metadata.json`` is loaded (unverified) only as a run that the run driver
-    finished (``metrics.json`` status ``finished`` or ``time_budget``).
+    finished (``metrics.json`` status in :data:`tfgen.runs.FINISHED`).
     """
     from tfgen import presets, runs
     from zoo import families
@@ -101,10 +98,10 @@ def load_model(source):
     if not presets.is_registered_name(source) and os.path.isdir(source) and not os.path.exists(
             os.path.join(source, presets.METADATA)):
         status = runs.read_metrics(source).get("status")
-        if status not in RUN_STATUSES:
+        if status not in runs.FINISHED:
             raise ValueError(f"{source} is neither a preset (no {presets.METADATA}) nor a finished run (its "
-                             f"metrics.json status is {status!r}, not one of {list(RUN_STATUSES)}); refusing "
-                             "to load it unchecked.")
+                             f"metrics.json status is {status!r}, not one of {list(runs.FINISHED)}); "
+                             "refusing to load it unchecked.")
         config_path = os.path.join(source, runs.CONFIG)
         if os.path.exists(config_path):  # register the family's model classes with Keras
             families.module(runs.read_json(config_path).get("family"), "model")

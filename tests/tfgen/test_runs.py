@@ -9,6 +9,7 @@ import pytest
 
 from tfgen import data, runs
 from tfgen.errors import DivergedError
+from zoo import presets_cli
 from zoo.iwae.model import IWAE, paper_optimizer
 
 X = (np.random.default_rng(0).random((60, 6)) < 0.5).astype("float32")
@@ -166,6 +167,9 @@ def test_early_stopping_ends_with_the_best_weights_and_resumes_to_the_same_stop(
     final, _ = runs.load(tmp_path / "straight")
     for a, b in zip(at_best.get_weights(), final.get_weights()):
         np.testing.assert_array_equal(a, b)
+    # An early-stopped run is finished: tfgen evaluate / sample / preset build load it.
+    loaded, _, folder = presets_cli.load_model(str(tmp_path / "straight"))
+    assert folder == str(tmp_path / "straight") and loaded.count_params() == final.count_params()
 
     train(tmp_path / "killed", 6, max_minutes=1e-9, **stop)  # stops after epoch 1
     # epoch 2, the best one

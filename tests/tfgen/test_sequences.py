@@ -82,6 +82,13 @@ def test_buckets_keep_every_sequence_once():
     assert sorted(seen) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.parametrize("lengths", [[3, 9, 4, 10, 2, 8, 5], [1, 2, 3], [7, 7, 9, 10, 6]])
+def test_bucketed_dataset_knows_its_length_so_keras_evaluates_it_without_warning(lengths):
+    lengths = np.array(lengths, "int32")
+    data = sequences.dataset(np.ones((len(lengths), 10, 2), "float32"), lengths, batch_size=2, buckets=(5, 8))
+    assert int(data.cardinality()) == len(list(data)) == sequences.steps_per_epoch(lengths, 2, (5, 8))
+
+
 def test_load_npz_round_trip_and_errors(tmp_path):
     frames = np.random.default_rng(0).normal(size=(3, 6, 2)).astype("float32")
     path = tmp_path / "speech.npz"

@@ -3,6 +3,7 @@
 import csv
 import importlib
 
+import keras
 import numpy as np
 import pytest
 from matplotlib import image
@@ -136,6 +137,23 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     assert history == (straight / "history.csv").read_text().splitlines() and len(history) == 4
 
 
+def test_weight_decay_trains_with_adamw_and_shrinks_the_weights(tmp_path):
+    npz = write_npz(tmp_path / "seqs.npz")
+    flags = ["--dataset", npz, "--objective", "iwae", "--k", "2", "--epochs", "2", "--eval-k", "2",
+             "--learning-rate", "2e-3", *TINY]
+    norms = {}
+    for decay in ("0", "20"):
+        out = tmp_path / f"wd{decay}"
+        assert cli.main(["train", "vrnn", "--weight-decay", decay, "--out", str(out), *flags]) == 0
+        model, settings = runs.load(str(out))
+        assert settings["weight_decay"] == float(decay)
+        norms[decay] = sum(float(np.sum(w.numpy() ** 2)) for w in model.trainable_weights)
+    # AdamW shrinks each weight by lr * decay = 4 % per step on top of Adam's update.
+    assert norms["20"] < 0.9 * norms["0"]
+    assert isinstance(vrnn_model.paper_optimizer(1e-3, 0.5), keras.optimizers.AdamW)
+    assert type(vrnn_model.paper_optimizer(1e-3)) is keras.optimizers.Adam
+
+
 def test_validation_bound_is_logged_and_early_stopping_keeps_the_best_weights(tmp_path):
     npz = write_npz(tmp_path / "seqs.npz")  # its own validation split
     out = tmp_path / "run"
@@ -163,6 +181,7 @@ def test_validation_bound_is_logged_and_early_stopping_keeps_the_best_weights(tm
     (["--resample-threshold", "-1"], "resample_threshold must be >= 0"),
     (["--epochs", "0"], "--epochs must be >= 1"),
     (["--learning-rate", "0"], "--learning-rate must be > 0"),
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0"),
 ])
 def test_bad_flags_exit_2_with_one_line_and_write_nothing(capsys, tmp_path, flags, message):
     out = tmp_path / "run"

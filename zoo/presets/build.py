@@ -64,7 +64,7 @@ def build(run: str, name: str, k: int | None = None, directory: str | None = Non
         raise ValueError(f"{name} is the name of a shipped preset, which would hide yours: choose another "
                          "--name.")
     metrics = runs.read_metrics(run)
-    if metrics.get("status") not in ("finished", "time_budget"):
+    if metrics.get("status") not in runs.FINISHED:
         raise ValueError(f"{run} is not a finished run (metrics.json status {metrics.get('status')!r}); only "
                          "finished runs become presets.")
     run_config = runs.read_json(os.path.join(run, runs.CONFIG))

@@ -39,6 +39,10 @@ def add_train_arguments(parser):
                         help="Adam's rate [default: the --config's: "
                              + ", ".join(f"{name} {t['learning_rate']}" for name, t in TRAINING.items())
                              + "]")
+    parser.add_argument("--weight-decay", type=float, default=0.0,
+                        help="decoupled weight decay: each step shrinks every weight by learning rate x this "
+                             "(keras.optimizers.AdamW; Loshchilov & Hutter 2019); 0 trains with Adam "
+                             "[default: %(default)s]")
     parser.add_argument("--eval-k", type=int, default=1000,
                         help="importance samples of the final test log-likelihood estimate (IWAE_k per "
                              "step) [default: %(default)s]")
@@ -67,6 +71,7 @@ def _check_args(args):
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
     tfgen_config.check_float("--learning-rate", args.learning_rate, 0.0, strict=True)
+    tfgen_config.check_float("--weight-decay", args.weight_decay, 0.0)
     if args.patience is not None and args.eval_every is None:
         raise ValueError("--patience stops on the validation bound: give --eval-every N too.")
 
@@ -109,7 +114,7 @@ def train(args):
     if model is None:
         model = VRNN(**dataclasses.asdict(config))
         model.adapt(sequences.dataset(frames, lengths, batch_size=256))
-        model.compile(optimizer=paper_optimizer(args.learning_rate))
+        model.compile(optimizer=paper_optimizer(args.learning_rate, args.weight_decay))
 
     def epochs_from(first):
         return sequences.epoch_batches(frames, lengths, args.batch_size, args.seed, first, args.epochs,
