@@ -48,8 +48,9 @@ def build(run: str, name: str, k: int | None = None, directory: str | None = Non
         command: the command that trained the run; by default rebuilt from the run's
             settings (``tfgen train FAMILY --flag value ...``).
         reuse_evaluation: take the k-sample figure that ``tfgen evaluate RUN --k k`` already
-            measured on these same weights (``test_log_likelihood_k{k}`` in metrics.json)
-            instead of spending another k-sample pass; the metadata says so.
+            measured on these same weights (``test_log_likelihood_k{k}`` in metrics.json, with
+            the family's figures of the same pass, ``test_log_likelihood_k{k}_*``: a VRNN's
+            FIVO and ELBO) instead of spending another k-sample pass; the metadata says so.
         seed: seed of the measurements' noise (and of the card's samples); ``tfgen evaluate --seed``
             (default 0) repeats them.
 
@@ -91,9 +92,12 @@ def build(run: str, name: str, k: int | None = None, directory: str | None = Non
     if reuse_evaluation and measured is None:
         raise ValueError(f"{run}/metrics.json has no test_log_likelihood_k{k}; run `tfgen evaluate {run} "
                          f"--k {k}` first or drop --reuse-evaluation.")
-    if measured is not None:
+    if measured is not None:  # with the family's other figures of that pass (a VRNN's FIVO and ELBO)
+        prefix = f"test_log_likelihood_k{k}_"
+        parts = {key[len(prefix):]: round(float(value), 4) for key, value in metrics.items()
+                 if key.startswith(prefix) and key != f"{prefix}seconds" and isinstance(value, (int, float))}
         evaluations.append({"split": "test", "k": k, "log_likelihood": round(float(measured), 4),
-                            "seconds": metrics.get(f"test_log_likelihood_k{k}_seconds"),
+                            "seconds": metrics.get(f"{prefix}seconds"), **parts,
                             "source": f"tfgen evaluate (metrics.json of {os.path.basename(run)})"})
     plan = list(dict.fromkeys([(k, None), (family.quick_k, family.quick_examples)]))  # headline first
     for samples, examples in plan[1:] if measured is not None else plan:
