@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfgen import objectives, runs, sequences, smc
-from zoo.vrnn import VRNN, VRNNConfig, bounds_per_step, paper_optimizer
+from zoo.vrnn import VRNN, HeldOutBounds, VRNNConfig, bounds_per_step, paper_optimizer
 
 TINY = {"input_dim": 6, "rnn_units": 8, "latent": 3, "features": 8}
 
@@ -271,3 +271,16 @@ def test_bounds_per_step_in_order_and_repeatable():
     assert bounds_per_step(model, data, iwae_k=64, max_rows=1024) == result  # the seed repeats it
     assert set(bounds_per_step(model, data, iwae_k=0, fivo_k=2)) == {"fivo_k2", "elbo", "fivo_k2_total",
                                                                       "elbo_total", "total_steps"}
+
+
+def test_held_out_bounds_trace_once_and_repeat_bounds_per_step():
+    """Held by a callback that evaluates every few epochs: one trace, each call from the seed."""
+    keras.utils.set_random_seed(0)
+    model = tiny(k=3)
+    data = sequences.dataset(binary_batch(n=5, steps=6)["frames"].numpy(), np.array([6, 5, 4, 3, 2]), 5)
+    bounds = HeldOutBounds(model, iwae_k=8, seed=3)
+    figures = [bounds(data) for _ in range(6)]
+    assert all(f == figures[0] for f in figures)
+    assert figures[0] == bounds_per_step(model, data, iwae_k=8, seed=3)
+    assert bounds.fivo_and_elbo.experimental_get_tracing_count() == 1
+    assert bounds.iwae.batch_estimate.experimental_get_tracing_count() == 1

@@ -81,14 +81,16 @@ def validation_bound(model, args):
     ``--eval-every`` epochs (nats per time step, seed ``--seed``), and the key it logs."""
     from tfgen import callbacks
     from zoo.vrnn.family import FAMILY
-    from zoo.vrnn.model import bounds_per_step
+    from zoo.vrnn.model import HeldOutBounds
 
     validation = FAMILY.test_data(model, {"dataset": args.dataset}, "validation")
     iwae_k = model.k if model.config.objective == "iwae" else 0
     bound = {"fivo": f"fivo_k{model.k}", "iwae": f"iwae_k{model.k}"}.get(model.config.objective, "elbo")
 
+    bounds = HeldOutBounds(model, iwae_k=iwae_k, seed=args.seed)  # traced once, not per evaluation
+
     def measure(model):
-        figures = bounds_per_step(model, validation, iwae_k=iwae_k, seed=args.seed)
+        figures = bounds(validation)
         return {f"{name}_per_step": figures[name] for name in figures
                 if not name.endswith(("_total", "total_steps"))}
 

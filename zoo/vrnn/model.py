@@ -338,35 +338,54 @@ def bounds_per_step(model: VRNN, data: tf.data.Dataset, iwae_k: int = 1000, fivo
     Returns:
         ``{"iwae_k{K}": ..., "fivo_k{F}": ..., "elbo": ...}`` per step (the one-sample ELBO),
         the same names with ``_total`` (nats over the whole split) and ``total_steps``.
+        :class:`HeldOutBounds` is the same measurement traced once for repeated calls.
     """
-    fivo_k = objectives.check_k(fivo_k or model.k)
-    if iwae_k:
-        objectives.check_k(iwae_k)
-    seed = keras.random.SeedGenerator(seed)
-    model.check_data(data)
-    iwae = evaluation.LogLikelihood(model, iwae_k, max_rows, seed) if iwae_k else None
+    return HeldOutBounds(model, iwae_k, fivo_k, seed, max_rows)(data, verbose)
 
-    @tf.function(reduce_retracing=True)
-    def fivo_and_elbo(x):
-        return model.fivo(x, fivo_k, seed=seed), model.log_weights(x, 1, seed=seed).log_w[0]
 
-    names = ([f"iwae_k{iwae_k}"] if iwae_k else []) + [f"fivo_k{fivo_k}", "elbo"]
-    totals = dict.fromkeys(names, 0.0)
-    steps = 0.0
-    batches = data.cardinality().numpy()
-    progress = keras.utils.Progbar(batches if batches > 0 else None, verbose=verbose)
-    for i, batch in enumerate(data):
-        batch = batch[0] if isinstance(batch, tuple) else batch
-        if iwae:  # per batch, so the IWAE, FIVO and ELBO draws interleave as batches arrive
-            totals[f"iwae_k{iwae_k}"] += float(np.sum(iwae.batch_estimate(batch).numpy().astype("float64")))
-        fivo, elbo = (v.numpy().astype("float64") for v in fivo_and_elbo(batch))
-        totals[f"fivo_k{fivo_k}"] += float(fivo.sum())
-        totals["elbo"] += float(elbo.sum())
-        steps += float(split_inputs(batch)[1].numpy().sum())
-        progress.update(i + 1)
-    result = {name: total / steps for name, total in totals.items()}
-    result.update({f"{name}_total": total for name, total in totals.items()}, total_steps=int(steps))
-    return result
+class HeldOutBounds:
+    """:func:`bounds_per_step` as a reusable measurement: its graphs are traced once, and every
+    call starts the noise from ``seed`` again (callbacks that evaluate every few epochs hold one,
+    as :class:`tfgen.evaluation.LogLikelihood`)."""
+
+    def __init__(self, model: VRNN, iwae_k: int = 1000, fivo_k: int | None = None, seed: int = 0,
+                 max_rows: int = 4096):
+        self.model, self.iwae_k = model, iwae_k
+        self.fivo_k = objectives.check_k(fivo_k or model.k)
+        if iwae_k:
+            objectives.check_k(iwae_k)
+        self.seed = keras.random.SeedGenerator(seed)
+        self.initial_state = self.seed.state.numpy()
+        self.iwae = evaluation.LogLikelihood(model, iwae_k, max_rows, self.seed) if iwae_k else None
+        self.fivo_and_elbo = tf.function(self._fivo_and_elbo, reduce_retracing=True)
+
+    def _fivo_and_elbo(self, x):
+        return (self.model.fivo(x, self.fivo_k, seed=self.seed),
+                self.model.log_weights(x, 1, seed=self.seed).log_w[0])
+
+    def __call__(self, data: tf.data.Dataset, verbose: int = 0) -> dict[str, float]:
+        """The figures of :func:`bounds_per_step` on ``data``."""
+        self.model.check_data(data)
+        self.seed.state.assign(self.initial_state)
+        iwae_k, fivo_k = self.iwae_k, self.fivo_k
+        names = ([f"iwae_k{iwae_k}"] if iwae_k else []) + [f"fivo_k{fivo_k}", "elbo"]
+        totals = dict.fromkeys(names, 0.0)
+        steps = 0.0
+        batches = data.cardinality().numpy()
+        progress = keras.utils.Progbar(batches if batches > 0 else None, verbose=verbose)
+        for i, batch in enumerate(data):
+            batch = batch[0] if isinstance(batch, tuple) else batch
+            if self.iwae:  # per batch, so the IWAE, FIVO and ELBO draws interleave as batches arrive
+                estimates = self.iwae.batch_estimate(batch).numpy().astype("float64")
+                totals[f"iwae_k{iwae_k}"] += float(np.sum(estimates))
+            fivo, elbo = (v.numpy().astype("float64") for v in self.fivo_and_elbo(batch))
+            totals[f"fivo_k{fivo_k}"] += float(fivo.sum())
+            totals["elbo"] += float(elbo.sum())
+            steps += float(split_inputs(batch)[1].numpy().sum())
+            progress.update(i + 1)
+        result = {name: total / steps for name, total in totals.items()}
+        result.update({f"{name}_total": total for name, total in totals.items()}, total_steps=int(steps))
+        return result
 
 
 def paper_optimizer(learning_rate: float = 2e-4, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
