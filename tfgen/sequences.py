@@ -214,7 +214,8 @@ def _trim(batch):
 
 
 def epoch_batches(frames: np.ndarray, lengths: np.ndarray, batch_size: int, seed: int, first_epoch: int,
-                  epochs: int, buckets: Sequence[int] | None = None) -> tuple[tf.data.Dataset, int]:
+                  epochs: int, buckets: Sequence[int] | None = None,
+                  pad_to_buckets: bool = False) -> tuple[tf.data.Dataset, int]:
     """Shuffled training batches of epochs ``first_epoch .. epochs - 1``, back to back.
 
     Epoch ``e`` visits the sequences in the order ``argsort(U)``, ``U`` stateless-uniform
@@ -223,7 +224,9 @@ def epoch_batches(frames: np.ndarray, lengths: np.ndarray, batch_size: int, seed
     bucket of its length, a bucket holding ``batch_size`` sequences is emitted as a batch, and
     the partly filled buckets follow at the end of the epoch, shortest first. Each batch is
     trimmed to its longest sequence (fewer padded steps for a recurrent model; padding never
-    changes a bound). So the batches are a function of ``(seed, epoch)`` alone: a run resumed
+    changes a bound), or with ``pad_to_buckets`` to its bucket's upper boundary (the padded
+    length ``T`` for the last bucket), so that only a few shapes occur, each compiled once under
+    XLA. So the batches are a function of ``(seed, epoch)`` alone: a run resumed
     at ``first_epoch`` sees exactly the batches an uninterrupted run would.
 
     Args:
@@ -231,6 +234,7 @@ def epoch_batches(frames: np.ndarray, lengths: np.ndarray, batch_size: int, seed
         batch_size: sequences per batch (the last batch of a bucket may hold fewer).
         seed: an int; ``first_epoch``, ``epochs``: the epochs to cover.
         buckets: length boundaries, or ``None`` for plain shuffled batches.
+        pad_to_buckets: steps per batch from the bucket's boundary, not its longest sequence.
 
     Returns:
         ``(dataset, steps_per_epoch)``: ``{"frames", "mask"}`` batches, and the number of
@@ -263,8 +267,15 @@ def epoch_batches(frames: np.ndarray, lengths: np.ndarray, batch_size: int, seed
     index = [batch for epoch in range(first_epoch, epochs) for batch in one_epoch(epoch)]
     table = {"frames": tf.constant(frames), "mask": tf.constant(mask_from_lengths(lengths, frames.shape[1]))}
 
+    ends = tf.constant([*(buckets or ()), frames.shape[1]], "int32")  # last step + 1 of each bucket
+
     def gather(idx):
-        return _trim({key: tf.gather(value, idx) for key, value in table.items()})
+        batch = {key: tf.gather(value, idx) for key, value in table.items()}
+        if not pad_to_buckets:
+            return _trim(batch)
+        longest = tf.cast(tf.reduce_max(tf.reduce_sum(batch["mask"], axis=1)), "int32")
+        steps = tf.minimum(ends[tf.searchsorted(ends[:-1], longest[None], side="right")[0]], frames.shape[1])
+        return {key: value[:, :steps] for key, value in batch.items()}
 
     ds = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(index, dtype="int32"))
     return ds.map(gather).prefetch(tf.data.AUTOTUNE), steps_per_epoch(lengths, batch_size, buckets)

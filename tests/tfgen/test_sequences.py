@@ -146,3 +146,22 @@ def test_epoch_batches_are_a_function_of_seed_and_epoch(buckets):
     assert _epochs(frames, lengths, 1, 0, 4, buckets)[0] != epochs  # another seed, another order
     with pytest.raises(ValueError, match="first_epoch < epochs"):
         sequences.epoch_batches(frames, lengths, 2, 0, 4, 4)
+
+
+def test_batches_padded_to_their_bucket_take_a_few_shapes_and_the_same_sequences():
+    lengths = np.array([3, 9, 4, 10, 2, 8, 7, 5, 12, 6], "int32")
+    frames = np.zeros((10, 12, 2), "float32")
+    for i, n in enumerate(lengths):
+        frames[i, :n] = i + 1
+    args = (frames, lengths, 3, 0, 0, 3)
+    trimmed, _ = sequences.epoch_batches(*args, buckets=(5, 9))
+    padded, _ = sequences.epoch_batches(*args, buckets=(5, 9), pad_to_buckets=True)
+    shapes = set()
+    for a, b in zip(trimmed, padded):
+        shapes.add(tuple(b["frames"].shape))
+        longest = int(a["mask"].numpy().sum(1).max())
+        assert b["frames"].shape[1] == (5 if longest < 5 else 9 if longest < 9 else 12)  # the bucket's end
+        n = a["frames"].shape[1]
+        np.testing.assert_array_equal(b["frames"].numpy()[:, :n], a["frames"].numpy())  # same sequences,
+        assert not b["frames"].numpy()[:, n:].any() and not b["mask"].numpy()[:, n:].any()  # zeros after
+    assert {length for _, length, _ in shapes} == {5, 9, 12} and len(shapes) <= 6  # 3 buckets x 2 sizes

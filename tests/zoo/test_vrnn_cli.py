@@ -13,6 +13,7 @@ from tests import tensorboard
 from tests.markers import requires_data
 from tfgen import presets, runs, sequences
 from zoo import cli, families
+from zoo import presets as zoo_presets
 from zoo.vrnn import VRNN
 from zoo.vrnn import model as vrnn_model
 from zoo.vrnn.family import FAMILY
@@ -166,6 +167,18 @@ def test_weight_decay_trains_with_adamw_and_shrinks_the_weights(tmp_path):
     assert type(vrnn_model.paper_optimizer(1e-3)) is keras.optimizers.Adam
 
 
+def test_jit_compile_trains_under_xla_on_bucket_padded_batches(tmp_path):
+    npz = write_npz(tmp_path / "seqs.npz")
+    out = tmp_path / "run"
+    assert cli.main(["train", "vrnn", "--dataset", npz, "--objective", "fivo", "--k", "2", "--epochs", "2",
+                     "--eval-k", "2", "--jit-compile", "--out", str(out), *TINY]) == 0
+    model, settings = runs.load(str(out))
+    assert settings["jit_compile"] is True
+    assert FAMILY.command(settings).count("--jit-compile") == 1  # the recorded command repeats it
+    losses = [float(row["loss"]) for row in csv.DictReader(open(out / "history.csv"))]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+
+
 def test_validation_bound_is_logged_and_early_stopping_keeps_the_best_weights(tmp_path):
     npz = write_npz(tmp_path / "seqs.npz")  # its own validation split
     out = tmp_path / "run"
@@ -213,7 +226,7 @@ def test_shipped_preset_reproduces_its_quick_figure():
     assert (meta["test_k"], meta["test_log_likelihood"]) == (headline["k"], headline["log_likelihood"]) == (
         1000, -7.9958)
     assert quick["k"] == FAMILY.quick_k
-    settings = zoo.presets.read_config(presets.registered()[PRESET])["settings"]
+    settings = zoo_presets.read_config(presets.registered()[PRESET])["settings"]
     test = FAMILY.test_data(model, settings)
     measured = FAMILY.measure(model, test, quick["k"], quick["seed"])
     for name in ("log_likelihood", "fivo_k4", "elbo"):  # nats per time step, 77 chorales, 4725 steps
@@ -233,7 +246,7 @@ def test_fivo_k16_preset_bounds_the_test_set_above_the_deep_markov_model():
     headline = zoo.available()[name]["evaluations"][0]
     assert headline["fivo_k1000"] > headline["fivo_k16"] > -6.87 > headline["log_likelihood"]  # IWAE_1000
     model = zoo.load(name)
-    test = FAMILY.test_data(model, zoo.presets.read_config(presets.registered()[name])["settings"])
+    test = FAMILY.test_data(model, zoo_presets.read_config(presets.registered()[name])["settings"])
     measured = vrnn_model.bounds_per_step(model, test, iwae_k=0, fivo_k=64, seed=1)
     assert measured["total_steps"] == 4725  # the 77 test chorales
     assert measured["fivo_k64"] > -6.87
@@ -241,7 +254,7 @@ def test_fivo_k16_preset_bounds_the_test_set_above_the_deep_markov_model():
 
 
 def test_preset_records_its_training_command():
-    settings = zoo.presets.read_config(presets.registered()[PRESET])["settings"]
+    settings = zoo_presets.read_config(presets.registered()[PRESET])["settings"]
     assert FAMILY.command(settings) == (
         "tfgen train vrnn --batch-size 16 --config cpu --dataset jsb --epochs 60 --eval-k 1000 "
         "--learning-rate 0.001 --max-minutes 76.0 --out runs/jsb_fivo_k4 --seed 0 --verbose 2 --k 4 "

@@ -43,6 +43,10 @@ def add_train_arguments(parser):
                         help="decoupled weight decay: each step shrinks every weight by learning rate x this "
                              "(keras.optimizers.AdamW; Loshchilov & Hutter 2019); 0 trains with Adam "
                              "[default: %(default)s]")
+    parser.add_argument("--jit-compile", action="store_true",
+                        help="compile the training step with XLA (Keras' jit_compile=True; on a GPU Keras "
+                             "uses XLA anyway). Under XLA the batches are padded to their length bucket's "
+                             "boundary, so XLA compiles a few shapes once (docs/benchmarks.md)")
     parser.add_argument("--eval-k", type=int, default=1000,
                         help="importance samples of the final test log-likelihood estimate (IWAE_k per "
                              "step) [default: %(default)s]")
@@ -116,11 +120,12 @@ def train(args):
     if model is None:
         model = VRNN(**dataclasses.asdict(config))
         model.adapt(sequences.dataset(frames, lengths, batch_size=256))
-        model.compile(optimizer=paper_optimizer(args.learning_rate, args.weight_decay))
+        model.compile(optimizer=paper_optimizer(args.learning_rate, args.weight_decay),
+                      jit_compile=True if args.jit_compile else "auto")
 
     def epochs_from(first):
         return sequences.epoch_batches(frames, lengths, args.batch_size, args.seed, first, args.epochs,
-                                       buckets=BUCKETS)[0]
+                                       buckets=BUCKETS, pad_to_buckets=bool(model.jit_compile))[0]
 
     steps = sequences.steps_per_epoch(lengths, args.batch_size, BUCKETS)
     validation = None
