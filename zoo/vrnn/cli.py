@@ -46,7 +46,8 @@ def add_train_arguments(parser):
     parser.add_argument("--jit-compile", action="store_true",
                         help="compile the training step with XLA (Keras' jit_compile=True; on a GPU Keras "
                              "uses XLA anyway). Under XLA the batches are padded to their length bucket's "
-                             "boundary, so XLA compiles a few shapes once (docs/benchmarks.md)")
+                             "boundary, so XLA compiles a few shapes once (docs/benchmarks.md) "
+                             "[default: Keras' auto, graph mode on a CPU]")
     parser.add_argument("--eval-k", type=int, default=1000,
                         help="importance samples of the final test log-likelihood estimate (IWAE_k per "
                              "step) [default: %(default)s]")
