@@ -352,8 +352,6 @@ class HeldOutBounds:
                  max_rows: int = 4096):
         self.model, self.iwae_k = model, iwae_k
         self.fivo_k = objectives.check_k(fivo_k or model.k)
-        if iwae_k:
-            objectives.check_k(iwae_k)
         self.seed = keras.random.SeedGenerator(seed)
         self.initial_state = self.seed.state.numpy()
         self.iwae = evaluation.LogLikelihood(model, iwae_k, max_rows, self.seed) if iwae_k else None
