@@ -7,8 +7,9 @@ as shipped, whose traced step asserts every batch (``LatentVariableModel.batch_c
 :mod:`tfgen.data_checks`), and with ``batch_conditions`` returning no condition. The two
 alternate over ``rounds`` rounds so drifting load on a shared machine hits both alike. Each
 fit runs ``epochs + 1`` epochs of ``steps`` batches; the first (tracing) is dropped. Figures
-are medians over the rounds of the per-step **CPU time** of this process (what the step
-costs, which other jobs on the machine barely change) and of the wall time. The checks alone
+are medians over the rounds of the steady per-step **CPU time** of this process (what the
+step costs, which other jobs on the machine barely change; steady as in
+:mod:`benchmarks.train`) and of the wall time. The checks alone
 (``checked_batch`` on one batch, traced, minus an identity) are timed too: a figure that
 round-to-round noise in whole steps cannot hide. Prints one JSON line.
 """
@@ -34,8 +35,9 @@ def measure_once(case, steps, epochs):
     timer = EpochTimer()
     model.fit(case.data(case.batch).repeat(), steps_per_epoch=steps, epochs=epochs + 1, verbose=0,
               callbacks=[timer])
-    return (1e3 * statistics.median(s / steps for s in timer.cpu_seconds[1:]),
-            1e3 * statistics.median(s / steps for s in timer.seconds[1:]))
+    timed = timer.epochs[1:]
+    return (1e3 * statistics.median(t.steady_cpu / t.steady_steps for t in timed),
+            1e3 * statistics.median(t.steady_wall / t.steady_steps for t in timed))
 
 
 def check_cost(case, calls=200):

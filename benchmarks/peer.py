@@ -6,12 +6,15 @@ measured pair by pair. The peer process imports no TensorFlow; it is driven over
 standard input and output, one JSON line per message::
 
     parent -> peer   {"steps": 20}
-    peer -> parent   {"wall": seconds, "cpu": process CPU seconds}
+    peer -> parent   {"steps": 20, "wall": seconds, "cpu": process CPU seconds, "steady_steps": 19,
+                      "steady_wall": ..., "steady_cpu": ..., "loss": ...}
+(the fields of :class:`benchmarks.train.EpochTime`: whole epoch, and all but its first step).
 
 A peer is named by a spec ``{"module": "torch_vrnn", **keyword arguments}``: the module's
 ``make_step(batches, **kwargs)`` returns ``step(i)``, one optimiser step on ``batches[i % n]``.
 """
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -47,7 +50,7 @@ def load_batches(path):
 
 
 class Peer:
-    """The parent's handle on a peer process; ``epoch(steps)`` -> ``(wall, cpu)`` seconds.
+    """The parent's handle on a peer process; ``epoch(steps)`` -> :class:`benchmarks.train.EpochTime`.
 
     Args:
         spec: ``{"module": name in benchmarks, **make_step kwargs}``.
@@ -80,8 +83,10 @@ class Peer:
     def epoch(self, steps):
         self.process.stdin.write(json.dumps({"steps": steps}) + "\n")
         self.process.stdin.flush()
+        from benchmarks.train import EpochTime  # the parent's side; the peer process has no TensorFlow
+
         reply = self._read()
-        return reply["wall"], reply["cpu"]
+        return EpochTime(**{field.name: reply[field.name] for field in dataclasses.fields(EpochTime)})
 
     def close(self):
         if self.process.poll() is None:
@@ -121,11 +126,15 @@ def serve(spec, data, threads):
     for line in sys.stdin:
         steps = json.loads(line)["steps"]
         start, start_cpu = time.perf_counter(), time.process_time()
-        for _ in range(steps):
+        for j in range(steps):
+            if j == 1:  # the steady steps, timed as the tfgen side's (benchmarks.train)
+                steady, steady_cpu = time.perf_counter(), time.process_time()
             loss = step(i)
             i += 1
-        print(json.dumps({"wall": time.perf_counter() - start, "cpu": time.process_time() - start_cpu,
-                          "loss": loss}), flush=True)
+        wall, cpu = time.perf_counter(), time.process_time()
+        print(json.dumps({"steps": steps, "wall": wall - start, "cpu": cpu - start_cpu,
+                          "steady_steps": steps - 1, "steady_wall": wall - steady,
+                          "steady_cpu": cpu - steady_cpu, "loss": loss}), flush=True)
 
 
 def main():
