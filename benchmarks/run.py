@@ -3,8 +3,9 @@
 * training steps through ``fit()`` for the registered cases (:mod:`benchmarks.registry`),
   each interleaved with its plain PyTorch peer (:mod:`benchmarks.peer`, if torch is installed:
   ``pip install .[bench]``) and with its XLA variant (``jit_compile=True``), same threads;
-  ``--quick`` runs the IWAE k = 50 case (also with 20 steps per ``tf.function`` call),
-  ``--full`` every case;
+  ``--quick`` runs the IWAE k = 50 case, ``--full`` every case, each also with 10 steps per
+  ``tf.function`` call (``compile(steps_per_execution=10)``: what fewer Python round trips
+  change);
 * the k = 5000 test log-likelihood (:mod:`benchmarks.evaluate`), time and peak memory;
 * training with ``tf.distribute.MultiWorkerMirroredStrategy`` on 1 and 2 local worker
   processes (:mod:`benchmarks.workers`): throughput and the bound reached.
@@ -40,9 +41,7 @@ def _subprocess_json(module, *args, threads):
 def _variants(case, mode):
     variants = [{"jit_compile": "auto"}]
     if mode == "full" or case.quick:
-        variants.append({"jit_compile": True})
-    if case.quick:  # what fewer Python round trips change
-        variants.append({"jit_compile": "auto", "steps_per_execution": 10})
+        variants += [{"jit_compile": True}, {"jit_compile": "auto", "steps_per_execution": 10}]
     return variants
 
 
@@ -186,7 +185,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="tfgen speed and memory benchmarks (run by hand).")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_const", const="quick", dest="mode",
-                      help="IWAE k=50 step (auto, XLA, 20 steps/call, PyTorch), evaluation of --subset "
+                      help="IWAE k=50 step (auto, XLA, 10 steps/call, PyTorch), evaluation of --subset "
                            "(default 200) images, 1 vs 2 workers on 40 steps")
     mode.add_argument("--full", action="store_const", const="full", dest="mode",
                       help="every registered case with its XLA variant and PyTorch peer, evaluation of all "

@@ -179,6 +179,24 @@ def test_jit_compile_trains_under_xla_on_bucket_padded_batches(tmp_path):
     assert len(losses) == 2 and all(np.isfinite(losses))
 
 
+def test_jit_compile_applies_when_resuming_a_checkpoint_made_before_the_flag(tmp_path, monkeypatch):
+    npz = write_npz(tmp_path / "seqs.npz")
+    out = tmp_path / "run"
+    flags = ["--dataset", npz, "--objective", "elbo", "--eval-k", "2", "--out", str(out), *TINY]
+    assert cli.main(["train", "vrnn", "--epochs", "1", *flags]) == 0
+    state_file = next((out / "checkpoints").iterdir()) / runs.CHECKPOINT_STATE
+    state = runs.read_json(str(state_file))
+    del state["settings"]["jit_compile"]  # as written before --jit-compile existed
+    runs.write_json(str(state_file), state)
+    padded = []
+    epoch_batches = sequences.epoch_batches
+    monkeypatch.setattr(sequences, "epoch_batches",
+                        lambda *a, **kw: padded.append(kw["pad_to_buckets"]) or epoch_batches(*a, **kw))
+    assert cli.main(["train", "vrnn", "--epochs", "2", "--resume", "--jit-compile", *flags]) == 0
+    assert padded and all(padded)  # the step is XLA's: batches padded to their bucket
+    assert runs.load(str(out))[1]["jit_compile"] is True
+
+
 def test_validation_bound_is_logged_and_early_stopping_keeps_the_best_weights(tmp_path):
     npz = write_npz(tmp_path / "seqs.npz")  # its own validation split
     out = tmp_path / "run"

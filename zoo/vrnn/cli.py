@@ -123,6 +123,8 @@ def train(args):
         model.adapt(sequences.dataset(frames, lengths, batch_size=256))
         model.compile(optimizer=paper_optimizer(args.learning_rate, args.weight_decay),
                       jit_compile=True if args.jit_compile else "auto")
+    elif args.jit_compile:  # a checkpoint from before the flag: its settings take it from the command
+        model.jit_compile = True
 
     def epochs_from(first):
         return sequences.epoch_batches(frames, lengths, args.batch_size, args.seed, first, args.epochs,
