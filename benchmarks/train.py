@@ -39,7 +39,8 @@ class EpochTime:
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Appends an :class:`EpochTime` per epoch to ``epochs``.
+    """Appends an :class:`EpochTime` per epoch to ``epochs`` (an epoch of a single call of the
+    step has no steady part: its steady figures are the whole epoch's).
 
     Hooks only ``on_train_batch_begin``: a callback with ``on_train_batch_end`` would turn off
     Keras' asynchronous dispatch of batch callbacks and so change the loop it times.

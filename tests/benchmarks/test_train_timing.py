@@ -13,8 +13,8 @@ FIRST_ELEMENT_SECONDS = 0.5
 
 
 def _slow_start_data(batches):
-    """Batches of a regression whose first element takes FIRST_ELEMENT_SECONDS, as an iterator
-    that fills a shuffle buffer."""
+    """Batches of a regression whose first element takes FIRST_ELEMENT_SECONDS (as a shuffled
+    dataset's first element waits for its buffer)."""
     def generate():
         time.sleep(FIRST_ELEMENT_SECONDS)
         rng = np.random.default_rng(0)
