@@ -82,7 +82,7 @@ def test_shipped_preset_reproduces_its_recorded_figure(capsys):
 @requires_data
 @pytest.mark.parametrize("name", ["vae_binarized_mnist_k1_l1", "iwae_binarized_mnist_k50_l1",
                                   "vae_binarized_mnist_k1_l2", "iwae_binarized_mnist_k50_l2",
-                                  "vae_binarized_mnist_k1_l1_geo800"])
+                                  "vae_binarized_mnist_k1_l1_geo800", "iwae_binarized_mnist_k50_l1_geo600"])
 def test_mnist_presets_reproduce_their_recorded_figures(capsys, name):
     meta = zoo.available()[name]
     recorded = {e["k"]: e["log_likelihood"] for e in meta["evaluations"]}
