@@ -23,15 +23,9 @@ from benchmarks import machine
 
 
 def measure_once(case, steps, epochs):
-    import keras
+    from benchmarks.train import EpochTimer, compiled
 
-    from benchmarks.train import EpochTimer
-
-    model = case.build()
-    optimizer = case.optimizer() if case.optimizer else keras.optimizers.Adam(1e-3)
-    pair = isinstance(optimizer, tuple)
-    model.compile(**({"optimizer": optimizer[0], "dual_optimizer": optimizer[1]} if pair
-                     else {"optimizer": optimizer}))
+    model = compiled(case)
     timer = EpochTimer()
     model.fit(case.data(case.batch).repeat(), steps_per_epoch=steps, epochs=epochs + 1, verbose=0,
               callbacks=[timer])
