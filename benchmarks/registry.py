@@ -37,7 +37,7 @@ class TrainCase:
     build: Callable
     data: Callable
     step_flops: Callable
-    optimizer: Callable = None  # () -> optimizer or (optimizer, dual_optimizer); Adam(1e-3) when None
+    optimizer: Callable = None  # () -> optimizer or (optimizer, dual_optimizer); tfgen's Adam(1e-3) when None
     quick: bool = False
     loop_trips: int = None  # trip count of a while loop in the log_weights graph
     peer: dict = None  # the PyTorch peer, {"module": ..., **make_step kwargs} (benchmarks.peer)

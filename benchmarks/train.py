@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import flops, machine
+from tfgen import optimizers
 
 
 @dataclasses.dataclass
@@ -68,10 +69,10 @@ class EpochTimer(keras.callbacks.Callback):
 def compiled(case, jit_compile="auto", steps_per_execution=1):
     """The case's model, compiled with its optimizer(s)."""
     model = case.build()
-    optimizer = case.optimizer() if case.optimizer else keras.optimizers.Adam(1e-3)
-    optimizers = ({"optimizer": optimizer[0], "dual_optimizer": optimizer[1]} if isinstance(optimizer, tuple)
-                  else {"optimizer": optimizer})
-    model.compile(**optimizers, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    optimizer = case.optimizer() if case.optimizer else optimizers.Adam(1e-3)
+    chosen = ({"optimizer": optimizer[0], "dual_optimizer": optimizer[1]} if isinstance(optimizer, tuple)
+              else {"optimizer": optimizer})
+    model.compile(**chosen, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return model
 
 

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import layers
+from tfgen import layers, optimizers
 
 
 @dataclasses.dataclass
@@ -104,7 +104,7 @@ def fit_posteriors(model, x, steps=500, learning_rate=1e-2, samples=1, seed=0, v
     flat = model.flat(x) if hasattr(model, "flat") else x
     loc, scale = model.encode(x)
     loc, log_scale = tf.Variable(loc), tf.Variable(tf.math.log(scale))
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = optimizers.Adam(learning_rate)
     optimizer.build([loc, log_scale])
 
     @tf.function

@@ -47,7 +47,7 @@ import tempfile
 import keras
 
 import tfgen
-from tfgen import hubs, model_card, runs
+from tfgen import hubs, model_card, optimizers, runs
 
 METADATA = "metadata.json"
 HASHED_FILES = (runs.CONFIG, runs.WEIGHTS)
@@ -271,7 +271,7 @@ def load_preset(preset: str, compile: bool = True, cache_dir: str | None = None,
         preset: a registered name, a folder or a hub handle (see :func:`resolve`).
         compile: compile with the optimizers recorded in the metadata (fresh state;
             ``optimizer``, and ``dual_optimizer`` for a :class:`tfgen.lagrangian.ConstrainedModel`),
-            or ``keras.optimizers.Adam(1e-3)`` if none is recorded, so ``fit`` fine-tunes and
+            or ``tfgen.optimizers.Adam(1e-3)`` if none is recorded, so ``fit`` fine-tunes and
             ``evaluate`` reports the model's bound right away.
         cache_dir: see :func:`resolve`.
         metadata_sha256: see :func:`resolve`.
@@ -294,9 +294,9 @@ def load_preset(preset: str, compile: bool = True, cache_dir: str | None = None,
             )
         model, _ = runs.load(private)
     if compile:
-        optimizers = {name: keras.optimizers.deserialize(metadata[name]) for name in OPTIMIZERS
-                      if metadata.get(name)}
-        model.compile(**{"optimizer": keras.optimizers.Adam(1e-3), **optimizers})
+        recorded = {name: keras.optimizers.deserialize(metadata[name]) for name in OPTIMIZERS
+                    if metadata.get(name)}
+        model.compile(**{"optimizer": optimizers.Adam(1e-3), **recorded})
     return model
 
 

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import backend, layers  # noqa: F401  (backend: checks the Keras backend)
+from tfgen import backend, layers, optimizers  # noqa: F401  (backend: checks the Keras backend)
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -68,7 +68,7 @@ def fit_ratio(samples_p, samples_q, hidden=(64, 64), activation="relu", epochs=2
                          f"{q.shape}.")
     keras.utils.set_random_seed(seed)
     estimator = RatioEstimator(hidden, activation, prior_log_odds=np.log(len(p) / len(q)))
-    estimator.compile(optimizer=keras.optimizers.Adam(learning_rate),
+    estimator.compile(optimizer=optimizers.Adam(learning_rate),
                       loss=keras.losses.BinaryCrossentropy(from_logits=True),
                       metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")])
     x = np.concatenate([p, q])

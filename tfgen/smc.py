@@ -45,10 +45,15 @@ def multinomial_ancestors(log_w: tf.Tensor, uniforms: tf.Tensor) -> tf.Tensor:
 
 
 def gather_particles(value: tf.Tensor, ancestors: tf.Tensor) -> tf.Tensor:
-    """``value[a[i, b], b, ...]`` for a ``[k, batch, ...]`` tensor and ancestors ``[k, batch]``."""
-    perm = [1, 0] + list(range(2, value.shape.rank))
-    picked = tf.gather(tf.transpose(value, perm), tf.transpose(ancestors), batch_dims=1)
-    return tf.transpose(picked, perm)
+    """``value[a[i, b], b, ...]`` for a ``[k, batch, ...]`` tensor and ancestors ``[k, batch]``.
+
+    One gather of rows ``a * batch + b`` of ``value`` flattened to ``[k * batch, ...]``: inside
+    the filter's loop its gradient takes half the ops of ``tf.gather(..., batch_dims=1)`` between
+    transposes (FIVO_4 training step 9% faster, docs/benchmarks.md).
+    """
+    batch = tf.shape(ancestors)[1]
+    rows = tf.reshape(value, tf.concat([[-1], tf.shape(value)[2:]], 0))
+    return tf.gather(rows, ancestors * batch + tf.range(batch)[None])
 
 
 def resample_step(log_w: tf.Tensor, log_p_hat: tf.Tensor, uniforms: tf.Tensor, threshold: float | tf.Tensor,

@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import callbacks as tfgen_callbacks
-from tfgen import objectives
+from tfgen import objectives, optimizers
 
 DEFAULT_SPACE = {"learning_rate": (1e-4, 1e-2)}
 
@@ -48,7 +48,8 @@ class BoundHyperModel(keras_tuner.HyperModel):
             log-uniform ``(1e-4, 1e-2)``.
         validation_data: held-out data (array or ``tf.data.Dataset``) scored each epoch.
         eval_k: importance samples of the held-out bound.
-        optimizer: ``optimizer(learning_rate) -> keras.optimizers.Optimizer``; Adam by default.
+        optimizer: ``optimizer(learning_rate) -> keras.optimizers.Optimizer``;
+            :class:`tfgen.optimizers.Adam` by default.
     """
 
     def __init__(self, build_model: Callable[..., keras.Model], space: dict | None = None,
@@ -63,7 +64,7 @@ class BoundHyperModel(keras_tuner.HyperModel):
             _check_spec(name, spec)
         self.validation_data = validation_data
         self.eval_k = objectives.check_k(eval_k)
-        self.optimizer = optimizer or keras.optimizers.Adam
+        self.optimizer = optimizer or optimizers.Adam
 
     @property
     def objective(self) -> keras_tuner.Objective:

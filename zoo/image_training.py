@@ -52,7 +52,7 @@ def train(args, model_class, config_class, registry, family):
     import keras
     import numpy as np
 
-    from tfgen import callbacks, data, runs
+    from tfgen import callbacks, data, optimizers, runs
 
     _check_args(args)
     spec = data.info(args.dataset)
@@ -71,7 +71,7 @@ def train(args, model_class, config_class, registry, family):
         model = model_class(**dataclasses.asdict(config))
         model.build()  # the output bias starts at the data mean (Burda et al. 2016)
         model.likelihood.set_bias_from_mean(x.mean(axis=0))
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, beta_2=0.999, epsilon=1e-4))
+        model.compile(optimizer=optimizers.Adam(args.learning_rate, beta_2=0.999, epsilon=1e-4))
     binarize = config.likelihood == "bernoulli" and not spec.binary
 
     def epochs_from(first):

@@ -63,6 +63,13 @@ def test_gather_particles_and_resample_step():
     picked = smc.gather_particles(value, tf.constant([[2, 0], [2, 1], [0, 1]]))
     np.testing.assert_array_equal(picked.numpy()[:, 0, 0], [8.0, 8.0, 0.0])
     np.testing.assert_array_equal(picked.numpy()[:, 1, 0], [2.0, 6.0, 6.0])
+    # A [k, batch] value; its gradient counts how often each particle was picked.
+    flat = tf.Variable(tf.reshape(tf.range(6.0), [3, 2]))
+    with tf.GradientTape() as tape:
+        picked = smc.gather_particles(flat, tf.constant([[2, 0], [2, 1], [0, 1]]))
+    np.testing.assert_array_equal(picked.numpy(), [[4.0, 1.0], [4.0, 3.0], [0.0, 3.0]])
+    np.testing.assert_array_equal(tf.convert_to_tensor(tape.gradient(picked, flat)).numpy(),
+                                  [[1.0, 1.0], [0.0, 2.0], [2.0, 0.0]])
     # Row 0: even weights (ESS = k) keeps its particles; row 1: degenerate, resamples.
     log_w = tf.math.log(tf.constant([[1.0, 1e-12], [1.0, 1e-12], [1.0, 1.0]]))
     u = tf.constant([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]])

@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import blocks, data_checks, noise, objectives
+from tfgen import blocks, data_checks, noise, objectives, optimizers
 from tfgen.lagrangian import ConstrainedModel, Constraint
 from tfgen.layers import gelu
 from tfgen.model import LogWeights, SeedLike, log_weights_of
@@ -58,8 +58,8 @@ def paper_optimizers(learning_rate: float = 2e-4, dual_learning_rate: float = 2e
     Returns ``(optimizer, dual_optimizer)`` for ``compile``. ``clipnorm`` (global gradient
     norm clipping of the model's step) is our addition, off by default.
     """
-    return (keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, global_clipnorm=clipnorm),
-            keras.optimizers.Adam(dual_learning_rate, beta_1=0.0, beta_2=0.999))
+    return (optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, global_clipnorm=clipnorm),
+            optimizers.Adam(dual_learning_rate, beta_1=0.0, beta_2=0.999))
 
 
 @keras.saving.register_keras_serializable(package="zoo")

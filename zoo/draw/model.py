@@ -24,7 +24,7 @@ F_X^T`` (eq. 27) and write ``(1 / gamma^) F^_Y^T w_t F^_X`` (eq. 29).
 import keras
 import tensorflow as tf
 
-from tfgen import layers, objectives
+from tfgen import layers, objectives, optimizers
 from tfgen.model import LatentVariableModel, LogWeights, check_numeric
 from zoo.draw.configs import CONFIGS, DRAWConfig
 
@@ -185,4 +185,4 @@ class DRAW(LatentVariableModel):
 def default_optimizer(learning_rate=1e-3):
     """Adam, as Gregor et al.; the rate and the clipping of the gradients' global norm at 10 are ours
     (an LSTM's occasional large gradients otherwise end CPU runs)."""
-    return keras.optimizers.Adam(learning_rate, global_clipnorm=10.0)
+    return optimizers.Adam(learning_rate, global_clipnorm=10.0)

@@ -51,7 +51,7 @@ def train(args):
     import keras
     import numpy as np
 
-    from tfgen import data, runs
+    from tfgen import data, optimizers, runs
     from zoo.gan.family import FAMILY
     from zoo.gan.model import GAN, two_sample_figures
 
@@ -76,8 +76,8 @@ def train(args):
         model = GAN(**dataclasses.asdict(config))
         model.build()
         model.compile(
-            optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
-            discriminator_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
+            optimizer=optimizers.Adam(args.learning_rate, beta_1=0.5),
+            discriminator_optimizer=optimizers.Adam(args.learning_rate, beta_1=0.5),
         )
 
     def epochs_from(first):

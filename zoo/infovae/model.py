@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import divergences, layers, noise, objectives
+from tfgen import divergences, layers, noise, objectives, optimizers
 from tfgen.image_model import ImageModel
 from tfgen.lagrangian import ConstrainedModel, Constraint
 from tfgen.model import LogWeights, SeedLike
@@ -278,7 +278,7 @@ def held_out_measures(model: InfoVAE, x: np.ndarray, batch_size: int = 250, mi_e
 
 def paper_optimizer(learning_rate: float = 1e-4) -> keras.optimizers.Optimizer:
     """Adam as in the authors' ``examples/lagvae.py``: learning rate 1e-4, beta_1 = 0.5, beta_2 = 0.999."""
-    return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999)
+    return optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999)
 
 
 def paper_dual_optimizer(learning_rate: float = 1e-4) -> keras.optimizers.Optimizer:

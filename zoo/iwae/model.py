@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfgen import flows, layers
+from tfgen import flows, layers, optimizers
 from tfgen.image_model import ImageModel
 from tfgen.model import LatentVariableModel, LogWeights, SeedLike
 from zoo.iwae.configs import CONFIGS, IWAEConfig
@@ -116,4 +116,4 @@ def paper_optimizer(learning_rate: float = 1e-3, beta_1: float = 0.9) -> keras.o
 
     The published code (github.com/yburda/iwae, ``optimizers.py``) uses beta_1 = 0.99.
     """
-    return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=0.999, epsilon=1e-4)
+    return optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=0.999, epsilon=1e-4)

@@ -64,7 +64,7 @@ def train(args):
     import keras
     import numpy as np
 
-    from tfgen import callbacks, data, runs
+    from tfgen import callbacks, data, optimizers, runs
     from zoo.sbn.family import FAMILY
     from zoo.sbn.model import SBN
 
@@ -86,7 +86,7 @@ def train(args):
         model = SBN(**dataclasses.asdict(config))
         model.build()  # the output bias starts at the data mean (grey pixels: their expectation)
         model.likelihood.set_bias_from_mean(x.mean(axis=0))
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+        model.compile(optimizer=optimizers.Adam(args.learning_rate))
         initial = FAMILY.measure(model, _test_data(model, settings, args.test_size), args.eval_k, args.seed,
                                  verbose=args.verbose)
         runs.update_metrics(args.out, **{f"initial_{key}": initial["log_likelihood"]})

@@ -123,7 +123,7 @@ def train(args):
     import keras
     import numpy as np
 
-    from tfgen import data, runs
+    from tfgen import data, optimizers, runs
     from zoo.ssvae.family import FAMILY
     from zoo.ssvae.model import ClassificationError, SemiSupervisedVAE, semi_supervised_batches
 
@@ -145,7 +145,7 @@ def train(args):
         model = SemiSupervisedVAE(**dataclasses.asdict(config))
         model.build()
         model.likelihood.set_bias_from_mean(xu.mean(axis=0))
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+        model.compile(optimizer=optimizers.Adam(args.learning_rate))
     binarize = config.likelihood == "bernoulli" and not spec.binary
 
     def epochs_from(first):

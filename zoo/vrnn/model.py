@@ -34,7 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen import data_checks, evaluation, layers, noise, objectives, sequences, smc
+from tfgen import data_checks, evaluation, layers, noise, objectives, optimizers, sequences, smc
 from tfgen.data_checks import check_numeric
 from tfgen.model import LatentVariableModel, LogWeights, SeedLike
 from zoo.vrnn.configs import CONFIGS, VRNNConfig
@@ -398,4 +398,4 @@ def paper_optimizer(learning_rate: float = 2e-4, weight_decay: float = 0.0) -> k
     """
     if weight_decay:
         return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
-    return keras.optimizers.Adam(learning_rate)
+    return optimizers.Adam(learning_rate)
