@@ -25,6 +25,8 @@ import tensorflow as tf
 from benchmarks import flops, machine
 from tfgen import optimizers
 
+STEPS_PER_EPOCH = 20  # steps of a benchmark epoch, one contender's turn
+
 
 @dataclasses.dataclass
 class EpochTime:
@@ -117,7 +119,7 @@ def paired_ratio(a, b):
     return statistics.median(np.asarray(a) / np.asarray(b))
 
 
-def measure_case(case, variants, peer_spec=None, threads=None, steps=20, rounds=5):
+def measure_case(case, variants, peer_spec=None, threads=None, steps=STEPS_PER_EPOCH, rounds=5):
     """Interleaved ``fit()`` step times of ``case`` under each of ``variants`` (dicts of
     ``jit_compile`` / ``steps_per_execution``; the first is the reference), and of its
     PyTorch peer when ``peer_spec`` is given: a dict of figures, ratios to the reference."""

@@ -75,6 +75,22 @@ OPTIMIZERS = ("optimizer", "dual_optimizer")
 RESUMABLE = frozenset({"epochs", "passes", "max_minutes", "checkpoint_every", "verbose", "resume",
                        "overwrite", "out"})
 KEEP_CHECKPOINTS = 2  # newest checkpoints kept besides those asked to be kept
+STEPS_PER_CALL = 10  # most training steps per call of the compiled step (Keras' steps_per_execution)
+
+
+def steps_per_call(steps_per_epoch: int | None) -> int:
+    """Training steps :meth:`Run.fit` runs per call of the compiled step: the largest divisor
+    of ``steps_per_epoch`` up to :data:`STEPS_PER_CALL` (1 when the epoch's length is unknown).
+
+    Keras' ``steps_per_execution``: each call of the step costs the same per-call work
+    (``fit()``'s Python loop, callbacks, the call into the graph), 0.5-9 ms on this project's
+    CPU benchmarks, which ten steps per call share (docs/benchmarks.md, "Steps per call").
+    A divisor, so that no call runs into the next epoch's batches and a resumed run sees the
+    same batches in the same epochs.
+    """
+    if not steps_per_epoch:
+        return 1
+    return max(d for d in range(1, STEPS_PER_CALL + 1) if steps_per_epoch % d == 0)
 
 
 class Run:
@@ -155,6 +171,9 @@ class Run:
                 ``first_epoch -> dataset`` of the batches of every remaining epoch back to
                 back (then pass ``steps_per_epoch``); the latter resumes exactly.
             epochs: the epoch to train up to.
+            steps_per_epoch: batches per epoch (required for a function of the first epoch).
+                A model compiled with Keras' default of one step per call then runs
+                :func:`steps_per_call` steps per call.
             callbacks: the family's callbacks, run before the driver's own (so the logs they
                 add reach the history, TensorBoard and checkpoints).
             max_minutes: stop after the first epoch that ends past this wall time.
@@ -192,6 +211,11 @@ class Run:
                              "improvement); its final weights are the best ones.")
         if callable(data) and not hasattr(data, "element_spec"):
             data = data(first)
+        calls = steps_per_call(steps_per_epoch)
+        if model.steps_per_execution == 1 and calls > 1:  # a user's own setting stays
+            model.steps_per_execution = calls
+            model.make_train_function(force=True)  # the cached step functions run one step
+            model.make_test_function(force=True)
         guard = _NaNGuard()
         checkpointer = _Checkpointer(self, every=checkpoint_every or epochs, keep=set(keep_epochs),
                                      guard=guard, seconds_before=state["train_seconds"],
@@ -316,17 +340,20 @@ class _NaNGuard(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self.batch = batch
 
-    def position(self):
-        """Where training is: ``"epoch 3, batch 17"``, or ``"its first batch"`` before any."""
+    def position(self, last=None):
+        """Where training is: ``"epoch 3, batch 17"`` (``"batches 11-20"`` when a call of the
+        step runs several, :func:`steps_per_call`), or ``"its first batch"`` before any."""
         if self.batch is None:
             return f"epoch {self.epoch + 1}" if self.epoch else "its first batch"
-        return f"epoch {self.epoch + 1}, batch {self.batch + 1}"
+        last = self.batch + self.model.steps_per_execution - 1 if last is None else last
+        batches = f"batch {last + 1}" if last == self.batch else f"batches {self.batch + 1}-{last + 1}"
+        return f"epoch {self.epoch + 1}, {batches}"
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
             self.diverged, self.loss = True, float(loss)
-            self.where = f"epoch {self.epoch + 1}, batch {batch + 1}"
+            self.where = self.position(last=batch)
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):

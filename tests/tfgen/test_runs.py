@@ -6,6 +6,7 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfgen import data, runs
 from tfgen.errors import DivergedError
@@ -65,6 +66,20 @@ def test_resume_gives_the_weights_optimizer_and_noise_of_an_uninterrupted_run(tm
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
 
 
+def test_the_step_runs_several_batches_per_call_and_trains_the_same_weights(tmp_path):
+    assert [runs.steps_per_call(n) for n in (500, 1875, 229, 3, None)] == [10, 5, 1, 3, 1]
+    validation = tf.data.Dataset.from_tensor_slices(X[:50]).batch(20)  # a short last batch
+    _, model, history = train(tmp_path / "run", 2, validation_data=validation)
+    assert model.steps_per_execution == 3
+    plain = tiny_model()  # Keras' default: one step per call
+    plain_history = plain.fit(epochs_from(0, 2), epochs=2, steps_per_epoch=3, validation_data=validation,
+                              verbose=0).history
+    assert plain.steps_per_execution == 1 and int(model.optimizer.iterations) == 6
+    for a, b in zip(model.weights + model.optimizer.variables, plain.weights + plain.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_allclose(history["val_loss"], plain_history["val_loss"], rtol=1e-6)
+
+
 def test_checkpoints_appear_whole_or_not_at_all(tmp_path):
     train(tmp_path / "run", 2)
     half = tmp_path / "run" / "checkpoints" / ".tmp-killed"  # a kill during a checkpoint write
@@ -120,6 +135,7 @@ def test_a_diverging_run_stops_keeps_its_last_good_checkpoint_and_writes_no_weig
         np.testing.assert_array_equal(a, b)
     metrics = json.loads((out / "metrics.json").read_text())  # valid JSON
     assert metrics["status"] == "diverged" and not os.path.exists(out / "model.weights.h5")
+    assert metrics["diverged_at"] == "epoch 2, batches 1-3"  # one call of the step runs all three
 
 
 def test_a_time_budget_ends_at_an_epoch_boundary_and_is_recorded(tmp_path):
