@@ -84,7 +84,8 @@ def steps_per_call(steps_per_epoch: int | None) -> int:
 
     Keras' ``steps_per_execution``: each call of the step costs the same per-call work
     (``fit()``'s Python loop, callbacks, the call into the graph), 0.5-9 ms on this project's
-    CPU benchmarks, which ten steps per call share (docs/benchmarks.md, "Steps per call").
+    CPU benchmarks, which ten steps per call share (docs/benchmarks.md, "Steps per call"); not
+    under a ``tf.distribute`` strategy with several replicas.
     A divisor, so that no call runs into the next epoch's batches and a resumed run sees the
     same batches in the same epochs.
     """
@@ -212,7 +213,10 @@ class Run:
         if callable(data) and not hasattr(data, "element_spec"):
             data = data(first)
         calls = steps_per_call(steps_per_epoch)
-        if model.steps_per_execution == 1 and calls > 1:  # a user's own setting stays
+        # A user's own setting stays. Several replicas keep one step per call: Keras' multi-step
+        # loop fails under MultiWorkerMirroredStrategy ("You must feed a value for placeholder").
+        replicas = model.distribute_strategy.num_replicas_in_sync
+        if model.steps_per_execution == 1 and calls > 1 and replicas == 1:
             model.steps_per_execution = calls
             model.make_train_function(force=True)  # the cached step functions run one step
             model.make_test_function(force=True)
