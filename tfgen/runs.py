@@ -83,8 +83,8 @@ def steps_per_call(steps_per_epoch: int | None) -> int:
     of ``steps_per_epoch`` up to :data:`STEPS_PER_CALL` (1 when the epoch's length is unknown).
 
     Keras' ``steps_per_execution``: each call of the step costs the same per-call work
-    (``fit()``'s Python loop, callbacks, the call into the graph), 0.5-9 ms on this project's
-    CPU benchmarks, which ten steps per call share (docs/benchmarks.md, "Steps per call"); not
+    (``fit()``'s Python loop, callbacks, the call into the graph), which ten steps per call
+    share (0.6-3.7 ms less per step on this project's CPU benchmarks, docs/benchmarks.md); not
     under a ``tf.distribute`` strategy with several replicas.
     A divisor, so that no call runs into the next epoch's batches and a resumed run sees the
     same batches in the same epochs.
