@@ -78,18 +78,19 @@ KEEP_CHECKPOINTS = 2  # newest checkpoints kept besides those asked to be kept
 STEPS_PER_CALL = 10  # most training steps per call of the compiled step (Keras' steps_per_execution)
 
 
-def steps_per_call(steps_per_epoch: int | None) -> int:
+def steps_per_call(steps_per_epoch: int | None, replicas: int = 1) -> int:
     """Training steps :meth:`Run.fit` runs per call of the compiled step: the largest divisor
-    of ``steps_per_epoch`` up to :data:`STEPS_PER_CALL` (1 when the epoch's length is unknown).
+    of ``steps_per_epoch`` up to :data:`STEPS_PER_CALL` (1 when the epoch's length is unknown,
+    or under a ``tf.distribute`` strategy with several ``replicas``, where Keras' multi-step
+    loop fails: "You must feed a value for placeholder" with MultiWorkerMirroredStrategy).
 
     Keras' ``steps_per_execution``: each call of the step costs the same per-call work
     (``fit()``'s Python loop, callbacks, the call into the graph), which ten steps per call
-    share (0.6-3.7 ms less per step on this project's CPU benchmarks, docs/benchmarks.md); not
-    under a ``tf.distribute`` strategy with several replicas.
+    share (0.6-3.7 ms less per step on this project's CPU benchmarks, docs/benchmarks.md).
     A divisor, so that no call runs into the next epoch's batches and a resumed run sees the
     same batches in the same epochs.
     """
-    if not steps_per_epoch:
+    if not steps_per_epoch or replicas > 1:
         return 1
     return max(d for d in range(1, STEPS_PER_CALL + 1) if steps_per_epoch % d == 0)
 
@@ -212,11 +213,8 @@ class Run:
                              "improvement); its final weights are the best ones.")
         if callable(data) and not hasattr(data, "element_spec"):
             data = data(first)
-        calls = steps_per_call(steps_per_epoch)
-        # A user's own setting stays. Several replicas keep one step per call: Keras' multi-step
-        # loop fails under MultiWorkerMirroredStrategy ("You must feed a value for placeholder").
-        replicas = model.distribute_strategy.num_replicas_in_sync
-        if model.steps_per_execution == 1 and calls > 1 and replicas == 1:
+        calls = steps_per_call(steps_per_epoch, model.distribute_strategy.num_replicas_in_sync)
+        if model.steps_per_execution == 1 and calls > 1:  # a user's own setting stays
             model.steps_per_execution = calls
             model.make_train_function(force=True)  # the cached step functions run one step
             model.make_test_function(force=True)
