@@ -22,6 +22,29 @@ def test_bottleneck_shapes_identity_start_and_round_trip():
         blocks.Bottleneck(4, 5)(x)
 
 
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_conv2d_is_keras_conv2d_with_its_checkpoints(tmp_path, kernel):
+    x = tf.random.normal((3, 5, 7, 6), seed=1)
+    ours, theirs = blocks.Conv2D(4, kernel, padding="same"), keras.layers.Conv2D(4, kernel, padding="same")
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.bias.assign(tf.range(4.0))
+    keras.Sequential([keras.Input(x.shape[1:]), theirs]).save_weights(tmp_path / "theirs.weights.h5")
+    model = keras.Sequential([keras.Input(x.shape[1:]), ours])
+    model.load_weights(tmp_path / "theirs.weights.h5")  # a Keras Conv2D checkpoint loads as it is
+    model.save(tmp_path / "ours.keras")
+    reloaded = keras.saving.load_model(tmp_path / "ours.keras")
+    np.testing.assert_allclose(reloaded(x), theirs(x), rtol=1e-5, atol=1e-6)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y, expected = ours(x), theirs(x)
+        loss, expected_loss = tf.reduce_sum(tf.sin(y)), tf.reduce_sum(tf.sin(expected))
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+    for a, b in zip(tape.gradient(loss, [x, ours.kernel, ours.bias]),
+                    tape.gradient(expected_loss, [x, theirs.kernel, theirs.bias])):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_bottom_up_gives_one_activation_per_resolution():
     encoder = blocks.BottomUp((1, 4, 8), (1, 1, 2), width=6, middle=3)
     acts = encoder(tf.zeros((2, 8, 8, 1)))

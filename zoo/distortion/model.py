@@ -100,7 +100,7 @@ class TopDownVAE(ConstrainedModel):
                                merge=c.merge, name=f"group_{layer}")
             for layer, r in zip(own, [r for r, n in zip(c.resolutions, c.latent_layers) for _ in range(n)])
         ]
-        self.output_head = keras.layers.Conv2D(c.image_shape[-1], 1, name="mean", **self._output_init())
+        self.output_head = blocks.Conv2D(c.image_shape[-1], 1, name="mean", **self._output_init())
         # VDVAE's learned input of the top-down path at each resolution.
         self.resolution_bias = [
             self.add_weight(shape=(1, r, r, c.width), initializer="zeros", name=f"bias_{r}x{r}")
