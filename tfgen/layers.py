@@ -408,19 +408,20 @@ _INV_SQRT_2PI = float(1.0 / np.sqrt(2.0 * np.pi))
 
 
 # float32 erf stops at -1 + 1.8e-7 (XLA's approximation, x < -5.3), which would leave a slope of 9e-8 in
-# x Phi(x) for very negative x; below _GELU_ZERO, where Phi(x) < 4e-8, GELU and its gradient are 0.
+# x Phi(x) for very negative x; below _GELU_ZERO, where Phi(x) < 4e-8, GELU and its gradient are 0
+# (a NaN fails the comparison and stays NaN, so a diverging run still shows in its loss).
 _GELU_ZERO = -5.5
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)  # eager calls of many shapes: one trace
 def _gelu(x):
-    return tf.where(x > _GELU_ZERO, 0.5 * x * (1.0 + tf.math.erf(x * _SQRT_HALF)), 0.0)
+    return tf.where(x < _GELU_ZERO, 0.0, 0.5 * x * (1.0 + tf.math.erf(x * _SQRT_HALF)))
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _gelu_grad(x, upstream):
     slope = 0.5 + 0.5 * tf.math.erf(x * _SQRT_HALF) + _INV_SQRT_2PI * x * tf.exp(-0.5 * tf.square(x))
-    return upstream * tf.where(x > _GELU_ZERO, slope, 0.0)
+    return upstream * tf.where(x < _GELU_ZERO, 0.0, slope)
 
 
 @tf.custom_gradient

@@ -32,6 +32,7 @@ def test_gelu_and_gradient_match_tensorflow():
     np.testing.assert_allclose(fast.numpy(), plain.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(tape.gradient(fast, x).numpy(), tape.gradient(plain, x).numpy(),
                                rtol=1e-5, atol=1e-6)
+    assert np.isnan(layers.gelu(tf.constant([np.nan])).numpy()).all()  # not hidden by the zero tail
 
 
 @pytest.mark.parametrize("head", [layers.DiagonalGaussian(5), layers.Gaussian(5, variance="learned")])
