@@ -1,0 +1,86 @@
+"""XLA against graph mode for the IWAE family's ``fit()`` step, over layers, k and batch size.
+
+The measurement behind keeping Keras' ``jit_compile="auto"`` (graph mode on a CPU) for the
+IWAE family (docs/benchmarks.md, "XLA on a CPU for small k: measured, not the default")::
+
+    python -m benchmarks.xla_grid --threads 1 --grid 1:1:20,1:1:100,1:5:100,1:50:100
+
+Each ``layers:k:batch`` entry trains the IWAE (binarized MNIST through ``$TFGEN_DATA_DIR``,
+or random binary images of the same shape) with the run driver's 10 steps per call, once with
+``jit_compile=False`` and once with ``jit_compile=True``, interleaved round by round
+(:func:`benchmarks.train.interleave`). It prints process CPU-ms per step (medians), the
+graph / XLA ratio (median of per-round ratios; above 1 XLA is faster) and what
+``jit_compile="auto"`` picks on this machine, and writes the figures to
+``<out>/xla-grid-<utc time>.json``.
+"""
+import argparse
+import dataclasses
+import functools
+import json
+import os
+import statistics
+import time
+
+from benchmarks import machine
+
+DEFAULT_GRID = ("1:1:20,1:1:100,1:1:500,1:1:2000,1:5:20,1:5:100,1:5:500,"
+                "1:50:20,1:50:100,2:1:20,2:1:100,2:5:100,2:50:100")
+
+
+def parse_grid(text):
+    """``"1:5:100,2:1:20"`` -> ``[(1, 5, 100), (2, 1, 20)]`` (layers, k, batch); raises ``ValueError``."""
+    grid = []
+    for entry in text.split(","):
+        parts = entry.split(":")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ValueError(f"Grid entry {entry!r} is not layers:k:batch with positive integers.")
+        grid.append(tuple(map(int, parts)))
+    return grid
+
+
+def measure(layers, k, batch, rounds=5):
+    """CPU-ms per step under graph mode and XLA, their paired ratio and the ``"auto"`` choice."""
+    from benchmarks import registry, train
+    from zoo import iwae
+
+    case = dataclasses.replace(registry.REGISTRY["iwae_L1_k1"], name=f"iwae_L{layers}_k{k}_b{batch}",
+                               batch=batch, build=functools.partial(iwae.IWAE, layers=layers, k=k, seed=0))
+    steps = 20 if batch <= 500 else 10
+    runners = {jit: train.FitRunner(case, steps, jit_compile=jit, steps_per_execution=10)
+               for jit in (False, True)}
+    times = train.interleave(runners, steps, rounds)
+    auto = train.compiled(case).jit_compile
+    return {"layers": layers, "k": k, "batch": batch, "steps": steps, "rounds": rounds,
+            "graph_cpu_ms": 1e3 * statistics.median(times[False]["cpu"]),
+            "xla_cpu_ms": 1e3 * statistics.median(times[True]["cpu"]),
+            "graph_over_xla": train.paired_ratio(times[False]["cpu"], times[True]["cpu"]),
+            "auto": "xla" if auto else "graph"}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="XLA against graph mode for the IWAE step (run by hand).")
+    parser.add_argument("--grid", type=parse_grid, default=DEFAULT_GRID,
+                        help="comma-separated layers:k:batch entries [default: %(default)s]")
+    parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads [default: %(default)s]")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds [default: %(default)s]")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    args = parser.parse_args(argv)
+    machine.set_tf_threads(args.threads)
+    snapshot = machine.snapshot()
+    print(f"{snapshot['utc']}: {args.threads} thread(s), load average {snapshot['loadavg']}")
+    results = []
+    for layers, k, batch in args.grid:
+        r = measure(layers, k, batch, args.rounds)
+        results.append(r)
+        print(f"L{layers} k={k} batch {batch}: graph {r['graph_cpu_ms']:.2f}, XLA {r['xla_cpu_ms']:.2f} "
+              f"CPU-ms/step; graph / XLA {r['graph_over_xla']:.2f}; auto picks {r['auto']}", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"xla-grid-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json")
+    with open(path, "w") as f:
+        json.dump({"machine": snapshot, "threads": args.threads, "rounds": args.rounds, "grid": results}, f,
+                  indent=1)
+    print(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()
