@@ -15,8 +15,11 @@ Two levels, one set of messages:
   899th. :func:`data_errors` turns the ``InvalidArgumentError`` they raise into a
   ``ValueError`` carrying the model's message.
 
-Under ``jit_compile=True`` (XLA) TensorFlow drops ``Assert`` ops, so only the checks before
-work starts and the run driver's NaN stop (:mod:`tfgen.runs`) remain.
+Under ``jit_compile=True`` (XLA; Keras' default on a GPU) TensorFlow drops ``Assert`` ops, so
+``fit`` / ``evaluate`` / ``predict`` check a ``tf.data.Dataset``'s batches in the input pipeline
+instead (:meth:`LatentVariableModel.checked_under_xla`), with the same messages and the same
+stop before the bad batch's update; a Python generator or ``PyDataset`` is checked by its first
+batch only there, and the run driver's NaN stop (:mod:`tfgen.runs`) remains.
 """
 import contextlib
 import os

@@ -397,18 +397,29 @@ class LatentVariableModel(keras.Model):
             self.check_data(kwargs["validation_data"])
         if isinstance(x, tf.data.Dataset) and not args:
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras warns otherwise
+        if kwargs.get("validation_data") is not None:
+            kwargs["validation_data"] = self.checked_under_xla(kwargs["validation_data"])
         with data_checks.data_errors():
-            return super().fit(x, y, *args, **kwargs)
+            return super().fit(self.checked_under_xla(x), y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self.check_data(x)
         with data_checks.data_errors():
-            return super().evaluate(x, y, *args, **kwargs)
+            return super().evaluate(self.checked_under_xla(x), y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         self.check_data(x)
         with data_checks.data_errors():
-            return super().predict(x, *args, **kwargs)
+            return super().predict(self.checked_under_xla(x), *args, **kwargs)
+
+    def checked_under_xla(self, data):
+        """``data``, or under XLA (``jit_compile``), which drops the traced steps' ``Assert``
+        ops, a ``tf.data.Dataset`` whose every batch :meth:`checked_data` checks as it is read,
+        so a bad batch still stops ``fit`` before its update. Arrays are checked whole before
+        work starts (:meth:`check_data`); a generator or ``PyDataset`` is not mapped."""
+        if not (self.jit_compile and isinstance(data, tf.data.Dataset)):
+            return data
+        return data.map(lambda *element: self.checked_data(element if len(element) > 1 else element[0]))
 
     def check_data(self, x, batch_size: int | None = None) -> None:
         """Raise ``ValueError`` unless ``x`` is data this model can score, before work starts.

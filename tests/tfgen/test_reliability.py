@@ -21,10 +21,10 @@ from zoo.vrnn.model import VRNN
 X = (np.random.default_rng(0).random((64, 16)) < 0.4).astype("float32")
 
 
-def iwae(seed=0):
+def iwae(seed=0, jit_compile="auto"):
     model = IWAE(image_shape=(4, 4, 1), latent=(3,), hidden=((8,),), k=3, seed=seed)
     model.build()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=jit_compile)
     return model
 
 
@@ -34,9 +34,14 @@ def later_batch_holds(value):
     return tf.data.Dataset.from_tensor_slices(x).batch(16)
 
 
+# Under XLA the batches are checked in the input pipeline (XLA drops the steps' Assert ops).
+XLA = pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+
+
+@XLA
 @pytest.mark.parametrize("value, match", [(np.nan, "NaN or infinite"), (0.5, "other than 0 and 1")])
-def test_2_a_bad_value_in_a_later_batch_stops_fit_before_its_update(value, match):
-    model = iwae()
+def test_2_a_bad_value_in_a_later_batch_stops_fit_before_its_update(value, match, jit_compile):
+    model = iwae(jit_compile=jit_compile)
     seen = []
 
     def state():  # weights and Adam's moments (its step counter is not gated by the check)
@@ -49,12 +54,33 @@ def test_2_a_bad_value_in_a_later_batch_stops_fit_before_its_update(value, match
     assert all(np.array_equal(a, b) for a, b in zip(seen[-1], state()))
 
 
-def test_2_evaluate_predict_and_the_estimator_check_every_batch_too():
-    model = iwae()
+@XLA
+def test_2_evaluate_predict_and_the_estimator_check_every_batch_too(jit_compile):
+    model = iwae(jit_compile=jit_compile)
+    assert model.jit_compile is jit_compile
     for call in (lambda ds: model.evaluate(ds, verbose=0), lambda ds: model.predict(ds, verbose=0),
-                 lambda ds: evaluation.log_likelihood(model, ds, k=4, verbose=0)):
+                 lambda ds: evaluation.log_likelihood(model, ds, k=4, verbose=0),
+                 lambda ds: model.fit(later_batch_holds(0.0), validation_data=ds, epochs=1, verbose=0)):
         with pytest.raises(ValueError, match="other than 0 and 1"):
             call(later_batch_holds(0.5))
+
+
+def test_2_under_xla_a_sequence_batch_with_a_bad_frame_stops_the_vrnn_before_its_update():
+    model = VRNN(input_dim=5, rnn_units=6, latent=3, features=6, k=2, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
+    frames = (np.random.default_rng(0).random((12, 4, 5)) < 0.3).astype("float32")
+    frames[9, 1, 2] = 0.5  # batch 3 of 3
+    mask = np.ones((12, 4), "float32")
+    data = tf.data.Dataset.from_tensor_slices({"frames": frames, "mask": mask}).batch(4)
+    seen = []
+
+    def record_weights(batch, logs):
+        seen.append(model.get_weights())
+
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=record_weights)
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        model.fit(data, epochs=1, verbose=0, callbacks=[record])
+    assert len(seen) == 2 and all(np.array_equal(a, b) for a, b in zip(seen[-1], model.get_weights()))
 
 
 def test_2_adapt_and_predict_check_their_input_first():
