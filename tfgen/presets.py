@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import difflib
 import hashlib
 import os
 import shutil
@@ -183,9 +184,11 @@ def locate(preset: str, cache_dir: str | None = None) -> str:
     elif os.path.isdir(preset):
         folder = preset
     else:
+        close = difflib.get_close_matches(preset, registered(), n=1)
         raise ValueError(
             f"Unknown preset {preset!r}: not a folder, a hub handle ({', '.join(hubs.PREFIXES)}) or a "
-            f"registered name. Registered: {sorted(registered()) or 'none'}."
+            f"registered name.{f' Did you mean {close[0]!r}?' if close else ''} "
+            f"Registered: {sorted(registered()) or 'none'}."
         )
     return folder
 

@@ -126,6 +126,8 @@ def test_registered_name(preset_dir, monkeypatch):
         presets.load_preset("tiny_preset")
     presets.register_directory(str(folder.parent))
     assert presets.registered() == {"tiny_preset": str(folder)}
+    with pytest.raises(ValueError, match="Unknown preset 'tiny_prest'.* Did you mean 'tiny_preset'"):
+        presets.load_preset("tiny_prest")
     model = presets.load_preset("tiny_preset")
     np.testing.assert_array_equal(weights_of(model)[0], weights_of(tiny_model())[0])
 
