@@ -176,13 +176,15 @@ def list_command(args):
     from zoo import presets as zoo_presets
 
     shipped = set(zoo_presets.shipped())
-    rows = [("name", "family", "dataset", "k", "test figure (k)", "passes", "where")]
+    rows = [("name", "family", "dataset", "objective", "estimator", "k", "test figure (k)", "passes",
+             "where")]
     for name, meta in zoo_presets.available().items():
         ll = meta.get("test_log_likelihood")
         unit = meta.get("test_unit", "nats")
         suffix = "" if unit == "nats" else f" {unit}"  # image presets: nats per example, left implicit
         figure = "-" if ll is None else f"{ll:.2f} ({meta.get('test_k')}){suffix}"
-        rows.append((name, str(meta.get("family")), str(meta.get("dataset")), str(meta.get("k")), figure,
+        trained = [str(meta.get(key, "-")) for key in ("objective", "estimator", "k")]
+        rows.append((name, str(meta.get("family")), str(meta.get("dataset")), *trained, figure,
                      str(meta.get("passes")), "shipped" if name in shipped else "user"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

@@ -46,12 +46,14 @@ def test_every_shipped_preset_is_listed_verified_and_loads(capsys):
     code, out, _ = run_cli(capsys, "list")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["name", "family", "dataset", "k", "test", "figure", "(k)", "passes", "where"]
+    assert lines[0].split() == ["name", "family", "dataset", "objective", "estimator", "k", "test", "figure",
+                                "(k)", "passes", "where"]
     for name, meta in shipped.items():
         presets.verify(presets.registered()[name])
         row = next(line for line in lines if line.startswith(name + " "))
         assert f"{meta['test_log_likelihood']:.2f} ({meta['test_k']})" in row
         assert row.split()[-2:] == [str(meta["passes"]), "shipped"]
+        assert row.split()[3:6] == [str(meta.get(key, "-")) for key in ("objective", "estimator", "k")]
         assert zoo.load(name).compiled
 
 
