@@ -2,5 +2,6 @@
 
 Every figure is reported as a time and as a fraction of the float32 matmul peak measured in
 the same run (:mod:`benchmarks.machine`), with the load average, so numbers from a busy
-machine can be read for what they are. Nothing here is imported by the tests.
+machine can be read for what they are. Nothing in tfgen or zoo imports it; tests/benchmarks
+checks its parts.
 """

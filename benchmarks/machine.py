@@ -8,6 +8,7 @@ time (``fraction_of_peak_cpu``: model FLOP per CPU-second over matmul FLOP per C
 is a second, contention-robust figure; it counts a waiting thread's spinning as work, so it
 errs low.
 """
+import argparse
 import datetime
 import os
 import platform
@@ -99,3 +100,11 @@ def snapshot():
         "keras": keras.__version__,
         "numpy": np.__version__,
     }
+
+
+def positive_int(text):
+    """An ``argparse`` type: ``text`` as an int >= 1 (threads, rounds, rows), else
+    ``argparse.ArgumentTypeError``, which argparse prints with the flag's name."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)

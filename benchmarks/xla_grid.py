@@ -11,7 +11,7 @@ or random binary images of the same shape) with the run driver's 10 steps per ca
 (:func:`benchmarks.train.interleave`). It prints process CPU-ms per step (medians), the
 graph / XLA ratio (median of per-round ratios; above 1 XLA is faster) and what
 ``jit_compile="auto"`` picks on this machine, and writes the figures to
-``<out>/xla-grid-<utc time>.json``.
+``<out>/xla-grid-<utc start time>.json``.
 """
 import argparse
 import dataclasses
@@ -28,12 +28,14 @@ DEFAULT_GRID = ("1:1:20,1:1:100,1:1:500,1:1:2000,1:5:20,1:5:100,1:5:500,"
 
 
 def parse_grid(text):
-    """``"1:5:100,2:1:20"`` -> ``[(1, 5, 100), (2, 1, 20)]`` (layers, k, batch); raises ``ValueError``."""
+    """``"1:5:100,2:1:20"`` -> ``[(1, 5, 100), (2, 1, 20)]`` (layers, k, batch); raises
+    ``argparse.ArgumentTypeError`` (which argparse prints) for a bad entry."""
     grid = []
     for entry in text.split(","):
         parts = entry.split(":")
         if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
-            raise ValueError(f"Grid entry {entry!r} is not layers:k:batch with positive integers.")
+            raise argparse.ArgumentTypeError(
+                f"grid entry {entry!r} is not layers:k:batch with positive integers")
         grid.append(tuple(map(int, parts)))
     return grid
 
@@ -61,11 +63,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="XLA against graph mode for the IWAE step (run by hand).")
     parser.add_argument("--grid", type=parse_grid, default=DEFAULT_GRID,
                         help="comma-separated layers:k:batch entries [default: %(default)s]")
-    parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads [default: %(default)s]")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds [default: %(default)s]")
+    parser.add_argument("--threads", type=machine.positive_int, default=1,
+                        help="TensorFlow threads [default: %(default)s]")
+    parser.add_argument("--rounds", type=machine.positive_int, default=5,
+                        help="timed interleaved rounds [default: %(default)s]")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args(argv)
     machine.set_tf_threads(args.threads)
+    started = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     snapshot = machine.snapshot()
     print(f"{snapshot['utc']}: {args.threads} thread(s), load average {snapshot['loadavg']}")
     results = []
@@ -75,7 +80,7 @@ def main(argv=None):
         print(f"L{layers} k={k} batch {batch}: graph {r['graph_cpu_ms']:.2f}, XLA {r['xla_cpu_ms']:.2f} "
               f"CPU-ms/step; graph / XLA {r['graph_over_xla']:.2f}; auto picks {r['auto']}", flush=True)
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"xla-grid-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json")
+    path = os.path.join(args.out, f"xla-grid-{started}.json")
     with open(path, "w") as f:
         json.dump({"machine": snapshot, "threads": args.threads, "rounds": args.rounds, "grid": results}, f,
                   indent=1)
