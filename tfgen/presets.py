@@ -184,7 +184,8 @@ def locate(preset: str, cache_dir: str | None = None) -> str:
     elif os.path.isdir(preset):
         folder = preset
     else:
-        close = difflib.get_close_matches(preset, registered(), n=1)
+        names = {name.lower(): name for name in registered()}  # a suggestion ignores case
+        close = [names[name] for name in difflib.get_close_matches(preset.lower(), names, n=1)]
         raise ValueError(
             f"Unknown preset {preset!r}: not a folder, a hub handle ({', '.join(hubs.PREFIXES)}) or a "
             f"registered name.{f' Did you mean {close[0]!r}?' if close else ''} "

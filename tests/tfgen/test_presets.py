@@ -126,8 +126,9 @@ def test_registered_name(preset_dir, monkeypatch):
         presets.load_preset("tiny_preset")
     presets.register_directory(str(folder.parent))
     assert presets.registered() == {"tiny_preset": str(folder)}
-    with pytest.raises(ValueError, match="Unknown preset 'tiny_prest'.* Did you mean 'tiny_preset'"):
-        presets.load_preset("tiny_prest")
+    for typo in ("tiny_prest", "Tiny_Preset"):
+        with pytest.raises(ValueError, match=f"Unknown preset '{typo}'.* Did you mean 'tiny_preset'"):
+            presets.load_preset(typo)
     model = presets.load_preset("tiny_preset")
     np.testing.assert_array_equal(weights_of(model)[0], weights_of(tiny_model())[0])
 
