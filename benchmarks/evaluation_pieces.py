@@ -15,8 +15,6 @@ them). Prints one line per piece and writes the figures to
 ``<out>/evaluation-pieces-<utc start time>.json``.
 """
 import argparse
-import json
-import os
 import statistics
 import time
 
@@ -85,23 +83,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="The k = 5000 evaluation's pieces against its FLOP floor.")
     parser.add_argument("--rows", type=machine.positive_int, default=32768,
                         help="samples per chunk [default: %(default)s]")
-    parser.add_argument("--threads", type=machine.positive_int, default=1,
-                        help="TensorFlow threads [default: %(default)s]")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    machine.add_run_arguments(parser)
     args = parser.parse_args(argv)
-    machine.set_tf_threads(args.threads)
-    started = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    snapshot = machine.snapshot()
+    started, snapshot = machine.start_run(args)
     r = measure(args.rows)
     print(f"floor of one {args.rows}-row chunk: {r['floor_cpu_ms']:.1f} CPU-ms "
           f"({r['peak_gflops_per_cpu_s']:.0f} GFLOP per CPU-second)")
     for name, piece in r["pieces"].items():
         print(f"{name}: {piece['cpu_ms']:.1f} CPU-ms, {piece['over_floor']:.2f}x the floor")
     print(f"lower bound (matmuls + tanh + one exp per pixel): {r['lower_bound_over_floor']:.2f}x the floor")
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"evaluation-pieces-{started}.json")
-    with open(path, "w") as f:
-        json.dump({"machine": snapshot, "threads": args.threads, **r}, f, indent=1)
+    path = machine.write_results(args.out, f"evaluation-pieces-{started}",
+                                 {"machine": snapshot, "threads": args.threads, **r})
     print(f"written: {path}")
 
 

@@ -10,6 +10,7 @@ errs low.
 """
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -108,3 +109,32 @@ def positive_int(text):
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return int(text)
+
+
+def write_results(out, stem, value):
+    """Write ``value`` as indented JSON to ``<out>/<stem>.json`` (making ``out``); returns the path."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{stem}.json")
+    with open(path, "w") as f:
+        json.dump(value, f, indent=1)
+    return path
+
+
+def utc_stamp():
+    """The UTC time now as ``YYYYmmddTHHMMSS``, as result file names carry it."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+
+
+def add_run_arguments(parser):
+    """The flags of a benchmark script that writes a results file: ``--threads`` (TensorFlow
+    threads, default 1) and ``--out`` (the results folder, default ``benchmarks/results``)."""
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="TensorFlow threads [default: %(default)s]")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"),
+                        help="folder of the results file [default: benchmarks/results]")
+
+
+def start_run(args):
+    """Set TensorFlow's threads from ``args.threads``; ``(utc stamp, snapshot)`` of the start."""
+    set_tf_threads(args.threads)
+    return utc_stamp(), snapshot()

@@ -16,10 +16,7 @@ graph / XLA ratio (median of per-round ratios; above 1 XLA is faster) and what
 import argparse
 import dataclasses
 import functools
-import json
-import os
 import statistics
-import time
 
 from benchmarks import machine
 
@@ -63,15 +60,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="XLA against graph mode for the IWAE step (run by hand).")
     parser.add_argument("--grid", type=parse_grid, default=DEFAULT_GRID,
                         help="comma-separated layers:k:batch entries [default: %(default)s]")
-    parser.add_argument("--threads", type=machine.positive_int, default=1,
-                        help="TensorFlow threads [default: %(default)s]")
     parser.add_argument("--rounds", type=machine.positive_int, default=5,
                         help="timed interleaved rounds [default: %(default)s]")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    machine.add_run_arguments(parser)
     args = parser.parse_args(argv)
-    machine.set_tf_threads(args.threads)
-    started = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    snapshot = machine.snapshot()
+    started, snapshot = machine.start_run(args)
     print(f"{snapshot['utc']}: {args.threads} thread(s), load average {snapshot['loadavg']}")
     results = []
     for layers, k, batch in args.grid:
@@ -79,11 +72,8 @@ def main(argv=None):
         results.append(r)
         print(f"L{layers} k={k} batch {batch}: graph {r['graph_cpu_ms']:.2f}, XLA {r['xla_cpu_ms']:.2f} "
               f"CPU-ms/step; graph / XLA {r['graph_over_xla']:.2f}; auto picks {r['auto']}", flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"xla-grid-{started}.json")
-    with open(path, "w") as f:
-        json.dump({"machine": snapshot, "threads": args.threads, "rounds": args.rounds, "grid": results}, f,
-                  indent=1)
+    results = {"machine": snapshot, "threads": args.threads, "rounds": args.rounds, "grid": results}
+    path = machine.write_results(args.out, f"xla-grid-{started}", results)
     print(f"written: {path}")
 
 
