@@ -8,7 +8,7 @@ The evaluation (:mod:`benchmarks.evaluate`) runs the 1-layer IWAE decoder of Bur
 at the machine's 2048^3 matmul rate (:func:`benchmarks.machine.matmul_peak`, per CPU-second).
 Timed here, in process CPU time against that floor: the three matmuls alone; the two tanh
 layers; ``tfgen.layers.bernoulli_log_prob`` (one ``exp`` and one ``log`` per pixel); one
-``exp`` per pixel alone, the least any float32 Bernoulli term costs; the chunk's standard-normal
+``exp`` per pixel alone, the least a Bernoulli term built on ``exp`` costs; the chunk's standard-normal
 draws. The sum of the matmuls, the tanh layers and the lone ``exp`` is a lower bound on the
 whole evaluation's time over its floor (the normals are left out of it: images could share
 them). Prints one line per piece and writes the figures to
@@ -48,6 +48,7 @@ def measure(rows=32768, repeats=7, calls=5):
     hidden = normal([rows, HIDDEN], [0, 4])
     logits = normal([rows, PIXELS], [0, 5])
     x = tf.cast(tf.random.stateless_uniform([rows, PIXELS], [0, 6]) < 0.5, "float32")
+
     def matmuls(z):
         return tf.reduce_sum(z @ weights[0] @ weights[1] @ weights[2])
 
