@@ -1,6 +1,20 @@
 """Every test gets its own empty ``$TFGEN_HOME``: presets a test builds never reach the user's
-folder, and ``tfgen list`` shows the shipped presets only unless a test adds its own."""
+folder, and ``tfgen list`` shows the shipped presets only unless a test adds its own.
+
+Under pytest-xdist (``-n auto``: one worker per core) each worker runs TensorFlow on one
+intra-op and one inter-op thread, unless the environment says otherwise: with TensorFlow's
+default of a thread per core in every worker, the workers' spinning thread pools share the
+cores. On the 2-core development machine the suite took 769 s this way against 857-940 s
+(docs/benchmarks.md, "The test suite's threads"). Set here, before any test module imports
+TensorFlow; the notebooks' kernels and the CLI tests' subprocesses inherit it.
+"""
+import os
+
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
