@@ -16,7 +16,6 @@ them). Prints one line per piece and writes the figures to
 """
 import argparse
 import statistics
-import time
 
 from benchmarks import machine
 
@@ -24,15 +23,10 @@ LATENT, HIDDEN, PIXELS = 50, 200, 784
 
 
 def cpu_ms(fn, *args, repeats=7, calls=5):
-    """Median process CPU-ms of ``fn(*args)`` (after one warm-up call)."""
-    fn(*args).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        for _ in range(calls):
-            fn(*args).numpy()
-        times.append((time.process_time() - start) / calls * 1e3)
-    return statistics.median(times)
+    """Median process CPU-ms of one call of ``fn(*args)``, over ``repeats`` timings of ``calls``
+    calls (:func:`benchmarks.machine.timed`, after a warm-up)."""
+    _, cpu = machine.timed(lambda: [fn(*args).numpy() for _ in range(calls)], repeats)
+    return statistics.median(cpu) / calls * 1e3
 
 
 def measure(rows=32768, repeats=7, calls=5):

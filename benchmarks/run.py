@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from benchmarks import machine
 
@@ -209,11 +208,9 @@ def main(argv=None):
     subset = args.subset or (200 if mode == "quick" else 10000)
     cases = args.cases.split(",") if args.cases else None
     results = run(mode, subset, args.threads, cases, not args.no_torch, not args.no_eval, not args.no_workers)
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"{mode}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+    path = machine.write_results(args.out, f"{mode}-{machine.utc_stamp()}", results)
+    stem = path[:-len(".json")]
     table = markdown(results)
-    with open(stem + ".json", "w") as f:
-        json.dump(results, f, indent=1)
     with open(stem + ".md", "w") as f:
         f.write(table + "\n")
     print(table)
