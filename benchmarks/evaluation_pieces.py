@@ -7,7 +7,7 @@ The evaluation (:mod:`benchmarks.evaluate`) runs the 1-layer IWAE decoder of Bur
 784-pixel image with a Bernoulli likelihood. Its FLOP floor counts only the decoder's matmuls
 at the machine's 2048^3 matmul rate (:func:`benchmarks.machine.matmul_peak`, per CPU-second).
 Timed here, in process CPU time against that floor: the three matmuls alone; the two tanh
-layers; ``tfgen.layers.bernoulli_log_prob`` (one ``exp`` and one ``log`` per pixel); one
+layers; ``tfgen.layers.bernoulli_log_prob`` (one ``exp`` per pixel, one ``log`` per 112); one
 ``exp`` per pixel alone, the least a Bernoulli term built on ``exp`` costs; the chunk's standard-normal
 draws. The sum of the matmuls, the tanh layers and the lone ``exp`` is a lower bound on the
 whole evaluation's time over its floor (the normals are left out of it: images could share

@@ -24,6 +24,25 @@ def test_bernoulli_log_prob_and_gradient_match_tfp():
                                rtol=1e-6, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("pixels", [1, 113, 784, 3072])
+def test_bernoulli_log_prob_takes_its_logs_over_groups_of_pixels_exactly(pixels):
+    """One log per group of at most 112 pixels (113 pixels: two groups and a padded factor) gives
+    the float64 value to float32 rounding, saturated logits and logits of 0 (the largest factors,
+    2) included, and a NaN stays NaN."""
+    rng = np.random.default_rng(pixels)
+    logits = rng.normal(0, 8, (2, 3, pixels))
+    logits[0, 0, :: 7] = 120.0
+    logits[0, 1, :: 5] = -120.0
+    logits[1, 0] = 0.0  # every factor 1 + exp(0) = 2: a group's product 2^112 at most
+    x = (rng.random((3, pixels)) < 0.4).astype("float32")
+    exact = np.sum(x * logits - np.logaddexp(0.0, logits), -1)  # float64
+    fast = layers.bernoulli_log_prob(tf.constant(x), tf.constant(logits, "float32")).numpy()
+    np.testing.assert_allclose(fast, exact, rtol=2e-6, atol=1e-5)
+    logits[1, 2, -1] = np.nan
+    fast = layers.bernoulli_log_prob(tf.constant(x), tf.constant(logits, "float32")).numpy()
+    assert np.isnan(fast[1, 2]) and np.isfinite(np.delete(fast.ravel(), 5)).all()
+
 def test_gelu_and_gradient_match_tensorflow():
     x = tf.constant(np.linspace(-12.0, 12.0, 1001).reshape(7, 11, 13), "float32")
     with tf.GradientTape(persistent=True) as tape:
