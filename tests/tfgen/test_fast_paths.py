@@ -24,7 +24,6 @@ def test_bernoulli_log_prob_and_gradient_match_tfp():
                                rtol=1e-6, atol=1e-6)
 
 
-
 @pytest.mark.parametrize("pixels", [1, 113, 784, 3072])
 def test_bernoulli_log_prob_takes_its_logs_over_groups_of_pixels_exactly(pixels):
     """One log per group of at most 112 pixels (113 pixels: two groups and a padded factor) gives
@@ -42,6 +41,7 @@ def test_bernoulli_log_prob_takes_its_logs_over_groups_of_pixels_exactly(pixels)
     logits[1, 2, -1] = np.nan
     fast = layers.bernoulli_log_prob(tf.constant(x), tf.constant(logits, "float32")).numpy()
     assert np.isnan(fast[1, 2]) and np.isfinite(np.delete(fast.ravel(), 5)).all()
+
 
 def test_gelu_and_gradient_match_tensorflow():
     x = tf.constant(np.linspace(-12.0, 12.0, 1001).reshape(7, 11, 13), "float32")
