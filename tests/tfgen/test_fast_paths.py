@@ -25,10 +25,10 @@ def test_bernoulli_log_prob_and_gradient_match_tfp():
 
 
 @pytest.mark.parametrize("pixels", [1, 113, 784, 3072])
-def test_bernoulli_log_prob_takes_its_logs_over_groups_of_pixels_exactly(pixels):
+def test_bernoulli_log_prob_takes_its_logs_over_groups_of_pixels(pixels):
     """One log per group of at most 112 pixels (113 pixels: two groups and a padded factor) gives
-    the float64 value to float32 rounding, saturated logits and logits of 0 (the largest factors,
-    2) included, and a NaN stays NaN."""
+    the float64 value (numpy's; the test above holds the kernel to TFP) to float32 rounding,
+    saturated logits and logits of 0 (the largest factors, 2) included, and a NaN stays NaN."""
     rng = np.random.default_rng(pixels)
     logits = rng.normal(0, 8, (2, 3, pixels))
     logits[0, 0, :: 7] = 120.0
@@ -42,6 +42,24 @@ def test_bernoulli_log_prob_takes_its_logs_over_groups_of_pixels_exactly(pixels)
     fast = layers.bernoulli_log_prob(tf.constant(x), tf.constant(logits, "float32")).numpy()
     assert np.isnan(fast[1, 2]) and np.isfinite(np.delete(fast.ravel(), 5)).all()
 
+
+
+def _bernoulli_exact(x, logits):
+    return np.sum(x * logits - np.logaddexp(0.0, logits), -1)
+
+
+def test_bernoulli_log_prob_broadcasts_logits_over_pixels_and_takes_empty_rows_and_float16():
+    rng = np.random.default_rng(1)
+    x = (rng.random((2, 3, 300)) < 0.4).astype("float32")
+    logits = rng.normal(0, 3, (2, 3, 1))  # one logit for every pixel of a row
+    np.testing.assert_allclose(layers.bernoulli_log_prob(x, tf.constant(logits, "float32")),
+                               _bernoulli_exact(x, logits), rtol=2e-6, atol=1e-5)
+    np.testing.assert_array_equal(layers.bernoulli_log_prob(tf.zeros([3, 0]), tf.zeros([3, 0])), np.zeros(3))
+    logits = rng.normal(0, 3, (3, 784)).astype("float16")  # 784 factors of up to 2: past float16's range
+    half = layers.bernoulli_log_prob(tf.constant(x[0, :, :1].repeat(784, -1), "float16"), logits)
+    assert half.dtype == tf.float16
+    np.testing.assert_allclose(half, _bernoulli_exact(x[0, :, :1].repeat(784, -1), logits.astype("float64")),
+                               rtol=2e-3)
 
 def test_gelu_and_gradient_match_tensorflow():
     x = tf.constant(np.linspace(-12.0, 12.0, 1001).reshape(7, 11, 13), "float32")

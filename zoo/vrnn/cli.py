@@ -62,10 +62,11 @@ def add_train_arguments(parser):
 
 def add_evaluate_arguments(parser):
     parser.add_argument("--fivo-k", type=int, default=None,
-                        help="vrnn family: also the FIVO bound with this many particles; its noise "
-                             "grows with particles x sequences per batch, so lower --batch-size for "
-                             "large N (1000 particles: about 2 GB at --batch-size 8, 5 GB at 100) "
-                             "[default: only the model's k]")
+                        help="vrnn family: also the FIVO bound with this many particles; its memory "
+                             "grows with particles x sequences per batch x steps, so lower "
+                             "--batch-size for a large --fivo-k (on JSB, 1000 particles: about "
+                             "1.9 GiB at --batch-size 8, 5 GiB at the default 100) [default: only "
+                             "the model's k]")
 
 
 def _check_args(args):
