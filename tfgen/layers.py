@@ -450,17 +450,20 @@ def _bernoulli_log_prob(x, logits):
     # k = 5000 evaluation's Bernoulli term about 1.5x faster (docs/benchmarks.md). 1 + u drops
     # u < 2^-24, an error below 6e-8 nats per pixel. The products are taken in float32 at least
     # (float16 ends at 2^16) and over the broadcast shape (logits may broadcast along pixels).
-    logits = tf.broadcast_to(logits, tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(logits)))
-    pixels = tf.shape(logits)[-1]
+    linear = tf.reduce_sum(x * logits - tf.nn.relu(logits), -1)
+    full = tf.broadcast_to(logits, tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(logits)))
+    pixels = tf.shape(full)[-1]
     groups = tf.maximum((pixels + _FACTORS_PER_LOG - 1) // _FACTORS_PER_LOG, 1)
     size = (pixels + groups - 1) // groups
     wide = tf.float64 if logits.dtype == tf.float64 else tf.float32
-    factors = tf.cast(1.0 + tf.exp(-tf.abs(logits)), wide)
-    padding = tf.concat([tf.zeros([tf.rank(logits) - 1, 2], tf.int32), [[0, groups * size - pixels]]], 0)
+    factors = tf.cast(1.0 + tf.exp(-tf.abs(full)), wide)
+    padding = tf.concat([tf.zeros([tf.rank(full) - 1, 2], tf.int32), [[0, groups * size - pixels]]], 0)
     factors = tf.reshape(tf.pad(factors, padding, constant_values=1.0),
-                         tf.concat([tf.shape(logits)[:-1], [groups, size]], 0))
+                         tf.concat([tf.shape(full)[:-1], [groups, size]], 0))
     log_products = tf.cast(tf.reduce_sum(tf.math.log(tf.reduce_prod(factors, -1)), -1), logits.dtype)
-    return tf.reduce_sum(x * logits - tf.nn.relu(logits), -1) - log_products
+    # reshaped to tf.shape(linear) so that shape inference at a call site (inside a loop whose carry
+    # keeps its static shape) sees the shape of the inputs' broadcast, as it does for ``linear``
+    return linear - tf.reshape(log_products, tf.shape(linear))
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)

@@ -61,6 +61,23 @@ def test_bernoulli_log_prob_broadcasts_logits_over_pixels_and_takes_empty_rows_a
     np.testing.assert_allclose(half, _bernoulli_exact(x[0, :, :1].repeat(784, -1), logits.astype("float64")),
                                rtol=2e-3)
 
+
+def test_bernoulli_log_prob_keeps_the_static_shape_of_its_call_site():
+    """After its trace has relaxed to unknown shapes, a call site still sees the broadcast shape
+    (the VRNN's time loop needs its carry's ``[k, None]`` to stay put, under XLA too)."""
+    for n in range(1, 4):  # ever new shapes relax the kernel's trace
+        layers.bernoulli_log_prob(tf.ones([n, n + 2]), tf.zeros([2, n, n + 2]))
+    shapes = []
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 6]), tf.TensorSpec([1, None, 6])])
+    def call_site(x, logits):
+        result = layers.bernoulli_log_prob(x, logits)
+        shapes.append(result.shape.as_list())
+        return result
+
+    call_site(tf.ones([3, 6]), tf.zeros([1, 3, 6]))
+    assert shapes == [[1, None]]
+
 def test_gelu_and_gradient_match_tensorflow():
     x = tf.constant(np.linspace(-12.0, 12.0, 1001).reshape(7, 11, 13), "float32")
     with tf.GradientTape(persistent=True) as tape:
