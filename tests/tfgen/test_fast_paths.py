@@ -24,6 +24,11 @@ def test_bernoulli_log_prob_and_gradient_match_tfp():
                                rtol=1e-6, atol=1e-6)
 
 
+def _bernoulli_exact(x, logits):
+    """``sum_d x_d l_d - softplus(l_d)`` in numpy (float64 for float64 logits)."""
+    return np.sum(x * logits - np.logaddexp(0.0, logits), -1)
+
+
 @pytest.mark.parametrize("pixels", [1, 113, 784, 3072])
 def test_bernoulli_log_prob_takes_its_logs_over_groups_of_pixels(pixels):
     """One log per group of at most 112 pixels (113 pixels: two groups and a padded factor) gives
@@ -35,17 +40,12 @@ def test_bernoulli_log_prob_takes_its_logs_over_groups_of_pixels(pixels):
     logits[0, 1, :: 5] = -120.0
     logits[1, 0] = 0.0  # every factor 1 + exp(0) = 2: a group's product 2^112 at most
     x = (rng.random((3, pixels)) < 0.4).astype("float32")
-    exact = np.sum(x * logits - np.logaddexp(0.0, logits), -1)  # float64
+    exact = _bernoulli_exact(x, logits)  # float64
     fast = layers.bernoulli_log_prob(tf.constant(x), tf.constant(logits, "float32")).numpy()
     np.testing.assert_allclose(fast, exact, rtol=2e-6, atol=1e-5)
     logits[1, 2, -1] = np.nan
     fast = layers.bernoulli_log_prob(tf.constant(x), tf.constant(logits, "float32")).numpy()
     assert np.isnan(fast[1, 2]) and np.isfinite(np.delete(fast.ravel(), 5)).all()
-
-
-
-def _bernoulli_exact(x, logits):
-    return np.sum(x * logits - np.logaddexp(0.0, logits), -1)
 
 
 def test_bernoulli_log_prob_broadcasts_logits_over_pixels_and_takes_empty_rows_and_float16():
