@@ -118,7 +118,11 @@ class ConstrainedModel(LatentVariableModel):
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if self.built:  # create both optimizers' variables, so a saved state can be loaded into them
-            self.optimizer.build(self.trainable_variables)
+            self.build_optimizers()
+
+    def build_optimizers(self) -> None:
+        super().build_optimizers()
+        if not self.dual_optimizer.built:
             self.dual_optimizer.build(self.learned_multipliers())
 
     def set_constraints(self, constraints: dict[str, Constraint | dict]) -> None:

@@ -151,7 +151,7 @@ def _train_data(args, spec):
 
 
 def _new_model(args, config, primary):
-    """A compiled model (app. B.3 optimizers), its weights and both optimizers' slots built."""
+    """A compiled model (app. B.3 optimizers) with its weights."""
     import os
 
     from tfgen import runs
@@ -164,9 +164,6 @@ def _new_model(args, config, primary):
         model.load_weights(args.init if os.path.isfile(args.init) else os.path.join(args.init, runs.WEIGHTS))
     optimizer, dual = paper_optimizers(args.learning_rate, args.dual_learning_rate, args.clipnorm)
     model.compile(optimizer, dual_optimizer=dual)
-    # Built before fit: variables created inside fit's first trace make it trace the step twice.
-    optimizer.build(model.trainable_variables)
-    dual.build(model.learned_multipliers())
     return model
 
 
