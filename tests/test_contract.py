@@ -80,7 +80,10 @@ def test_keras_file_and_run_folder_round_trips_give_identical_log_weights(case, 
 def test_fit_logs_the_standard_keys_finite(case, jit_compile):
     model, x = compiled(case, jit_compile=jit_compile), case.data()
     assert model.jit_compile is jit_compile  # Keras falls back to no XLA silently for some layers
+    traces, train_step = [], model.train_step
+    model.train_step = lambda data: traces.append(data) or train_step(data)
     history = model.fit(x, batch_size=6, epochs=2, verbose=0).history
+    assert len(traces) == 1  # the variables exist before fit traces its step, which it does once
     assert {"loss", "reconstruction", "kl"} <= set(history)
     assert {f"kl_{layer}" for layer in model.latent_names} <= set(history)
     assert all(np.all(np.isfinite(values)) for values in history.values())
