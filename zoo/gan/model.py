@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import divergences, layers, noise, ratios
-from tfgen.model import check_numeric
+from tfgen.model import build_for_fit, check_numeric
 from zoo.gan.configs import CONFIGS, GANConfig
 
 METRICS = ("loss", "generator_loss", "accuracy", "log_ratio_gen")
@@ -103,7 +103,13 @@ class GAN(keras.Model):
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:  # both optimizers' variables, so a saved state loads into them
+            self.build_optimizers()
+
+    def build_optimizers(self):
+        """Create both optimizers' variables, each for the variables it updates."""
+        if not self.optimizer.built:
             self.optimizer.build(self.generator_variables())
+        if not self.discriminator_optimizer.built:
             self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     def generator_variables(self):
@@ -152,6 +158,7 @@ class GAN(keras.Model):
         self.check_data(x)
         if isinstance(x, tf.data.Dataset) and not args:
             kwargs.setdefault("shuffle", False)
+        build_for_fit(self)
         return super().fit(x, y, *args, **kwargs)
 
     def check_data(self, x):
