@@ -111,7 +111,7 @@ def warm_start(run_dir, objective, k, estimator="total", seed=None, optimizer=No
     checkpoint = runs.latest_checkpoint(run_dir, required=False)
     if checkpoint is not None:
         trained, _ = runs.load_checkpoint(checkpoint)
-        model.optimizer.build(model.trainable_variables)
+        model.build_optimizers()
         for mine, theirs in zip(model.optimizer.variables, trained.optimizer.variables):
             if not mine.path.endswith("learning_rate"):
                 mine.assign(theirs)
