@@ -121,6 +121,7 @@ class ConstrainedModel(LatentVariableModel):
             self.build_optimizers()
 
     def build_optimizers(self) -> None:
+        """The optimizer's variables, and the dual optimizer's for the learned multipliers."""
         super().build_optimizers()
         if not self.dual_optimizer.built:
             self.dual_optimizer.build(self.learned_multipliers())

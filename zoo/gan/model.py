@@ -105,7 +105,7 @@ class GAN(keras.Model):
         if self.built:  # both optimizers' variables, so a saved state loads into them
             self.build_optimizers()
 
-    def build_optimizers(self):
+    def build_optimizers(self) -> None:
         """Create both optimizers' variables, each for the variables it updates."""
         if not self.optimizer.built:
             self.optimizer.build(self.generator_variables())
