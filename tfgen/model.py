@@ -43,6 +43,7 @@ predict steps (:meth:`batch_conditions`), so a bad 900th batch stops ``fit`` wit
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -415,9 +416,9 @@ class LatentVariableModel(keras.Model):
 
     def build_optimizers(self) -> None:
         """Create the optimizer's variables (Adam's moments) for :attr:`trainable_variables`, if
-        it has none yet, as Keras' ``compile_from_config`` does (``fit`` calls it through
-        :func:`build_for_fit`). Models with several optimizers build each with the variables
-        it updates."""
+        it has none yet (``fit`` calls it through :func:`build_for_fit`; ``compile_from_config``
+        of models with several optimizers, so that a saved state loads into them). Models with
+        several optimizers build each with the variables it updates."""
         if not self.optimizer.built:
             self.optimizer.build(self.trainable_variables)
 
@@ -475,15 +476,23 @@ class LatentVariableModel(keras.Model):
 
 
 def build_for_fit(model: keras.Model) -> None:
-    """Create a compiled ``model``'s variables (``model.build()``) and its optimizers'
-    (``model.build_optimizers()``) before ``fit`` traces the training step. Keras would create
-    them while tracing, where each variable costs about 18 ms and new variables make the step
-    trace twice (the top-down VAE's first ``fit`` call: 17.2 s, 9.4 s with the variables made
-    first). An uncompiled model is left to Keras' own error."""
-    if model.compiled:
-        with model.distribute_strategy.scope():
-            if not model.built:
-                model.build()
+    """Create a compiled ``model``'s variables and its optimizers' before ``fit`` traces the
+    training step; Keras would create them while tracing, where each variable is slow to make
+    and new variables make the step trace twice (docs/benchmarks.md, "Training starts sooner").
+
+    ``model`` has ``build_optimizers()`` (:class:`LatentVariableModel`, the GAN). An unbuilt
+    model is built if its ``build`` takes no input shape (every zoo model's); the optimizers
+    are built only when every layer is, as Keras itself does before building an optimizer
+    early, so a model that builds parts of itself on its first call is left to Keras. An
+    uncompiled model is left to Keras' own error.
+    """
+    if not model.compiled:
+        return
+    with model.distribute_strategy.scope():
+        parameters = inspect.signature(model.build).parameters.values()
+        if not model.built and all(p.default is not p.empty for p in parameters):  # build(input_shape=None)
+            model.build()
+        if all(layer.built for layer in model._flatten_layers()):  # Keras' test (Trainer._symbolic_build)
             model.build_optimizers()
 
 

@@ -21,6 +21,30 @@ def test_fit_raises_the_bound_and_logs_the_standard_keys():
     assert model.predict(x[:10], verbose=0).shape == (10,)
 
 
+class ShapedBuild(linear_gaussian.LinearGaussian):
+    """A user's model whose ``build`` needs the input shape, as Keras' own ``Layer.build``."""
+
+    def build(self, input_shape):
+        super().build()
+
+
+class PartlyBuilt(linear_gaussian.LinearGaussian):
+    """A user's model whose ``build`` leaves its decoder to be built on the first call."""
+
+    def build(self, input_shape=None):
+        self.encoder.build((None, self.data_dim))
+        self.built = True
+
+
+@pytest.mark.parametrize("cls", [ShapedBuild, PartlyBuilt])
+def test_fit_trains_models_that_build_on_their_first_call(cls):
+    x = linear_gaussian.make(n=12)[1]
+    model = cls(seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = model.fit(x, batch_size=6, epochs=1, verbose=0).history  # Keras builds them while tracing
+    assert np.isfinite(history["loss"][0]) and int(model.optimizer.iterations) == 2
+
+
 def test_fit_on_a_dataset_does_not_warn_about_shuffle():
     import warnings
 
