@@ -1,9 +1,10 @@
-"""A PyTorch peer in its own process, running one epoch of training steps each time it is asked.
+"""A contender in its own process, running one epoch of training steps each time it is asked:
+the PyTorch peer, or tfgen's ``fit()`` under XLA (:class:`benchmarks.train.FitProcess`).
 
 The benchmark (:mod:`benchmarks.train`) alternates epochs of tfgen's ``fit()`` and of the peer
 on the same batches, so both see the same load on a shared machine and their ratio is
-measured pair by pair. The peer process imports no TensorFlow; it is driven over its
-standard input and output, one JSON line per message::
+measured pair by pair. The peer process imports no TensorFlow. A contender process is driven
+over its standard input and output, one JSON line per message::
 
     parent -> peer   {"steps": 20}
     peer -> parent   {"steps": 20, "wall": seconds, "cpu": process CPU seconds, "steady_steps": 19,
@@ -49,8 +50,53 @@ def load_batches(path):
     return batches
 
 
-class Peer:
-    """The parent's handle on a peer process; ``epoch(steps)`` -> :class:`benchmarks.train.EpochTime`.
+class Process:
+    """A contender in its own process, driven over its standard input and output by the protocol
+    above; ``epoch(steps)`` -> :class:`benchmarks.train.EpochTime`, ``info`` its first line.
+
+    Its standard error goes to a temporary file (TensorFlow's start-up lines would interleave
+    with the benchmark's tables); a ``RuntimeError`` shows its end if the process exits.
+
+    Args:
+        command: the process's command line; it prints ``info`` (one JSON line) when ready.
+        what: how errors name it.
+        env: extra environment variables.
+    """
+
+    def __init__(self, command, what, env=None):
+        self.what = what
+        self.stderr = tempfile.TemporaryFile("w+")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.process = subprocess.Popen(command, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.stderr, env={**os.environ, **(env or {})}, cwd=root)
+        self.info = self._read()
+
+    def _read(self):
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait()
+            self.stderr.seek(0)
+            raise RuntimeError(f"{self.what} exited (code {code}); its last error lines:\n"
+                               + "\n".join(self.stderr.read().splitlines()[-15:]))
+        return json.loads(line)
+
+    def epoch(self, steps):
+        self.process.stdin.write(json.dumps({"steps": steps}) + "\n")
+        self.process.stdin.flush()
+        from benchmarks.train import EpochTime  # the parent's side; a peer process has no TensorFlow
+
+        reply = self._read()
+        return EpochTime(**{field.name: reply[field.name] for field in dataclasses.fields(EpochTime)})
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=60)
+        self.stderr.close()
+
+
+class Peer(Process):
+    """The PyTorch peer process.
 
     Args:
         spec: ``{"module": name in benchmarks, **make_step kwargs}``.
@@ -65,33 +111,14 @@ class Peer:
         save_batches(data, batches)
         # PASSIVE: OpenMP threads sleep instead of spinning at barriers; on a machine shared with
         # other jobs spinning multiplies PyTorch's step time several-fold.
-        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        self.process = subprocess.Popen(
+        super().__init__(
             [sys.executable, "-m", "benchmarks.peer", "--spec", json.dumps(spec), "--data", data,
              "--threads", str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        self.info = self._read()
-
-    def _read(self):
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"The PyTorch peer {self.spec} exited (code {self.process.wait()}); "
-                               "is torch installed (pip install .[bench])?")
-        return json.loads(line)
-
-    def epoch(self, steps):
-        self.process.stdin.write(json.dumps({"steps": steps}) + "\n")
-        self.process.stdin.flush()
-        from benchmarks.train import EpochTime  # the parent's side; the peer process has no TensorFlow
-
-        reply = self._read()
-        return EpochTime(**{field.name: reply[field.name] for field in dataclasses.fields(EpochTime)})
+            f"The PyTorch peer {spec} (is torch installed? pip install .[bench])",
+            env={"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")})
 
     def close(self):
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            self.process.wait(timeout=60)
+        super().close()
         self._dir.cleanup()
 
 

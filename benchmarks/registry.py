@@ -23,6 +23,7 @@ batch 32, as docs/distortion.md trained it).
 import dataclasses
 import functools
 import os
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -69,39 +70,52 @@ def binarized_mnist(batch):
     return tf.data.Dataset.from_tensor_slices(x).batch(batch)
 
 
-def _iwae_cases():
+def iwae_case(layers, k, batch, objective="iwae", estimator="total", **fields):
+    """The IWAE / VAE of Burda et al. (2016) with ``layers`` stochastic layers, trained on
+    binarized MNIST at ``batch`` with ``k`` samples, named ``{objective}_L{layers}_k{k}`` (with
+    ``_b{batch}`` unless the batch is 100; ``_path_b{batch}`` for the path-derivative estimator)."""
     from zoo import iwae
 
+    suffix = f"_path_b{batch}" if estimator == "path" else "" if batch == 100 else f"_b{batch}"
+    name = f"{objective}_L{layers}_k{k}{suffix}"
+    return TrainCase(
+        name=name,
+        family="iwae",
+        batch=batch,
+        input_shape=(784,),
+        build=functools.partial(iwae.IWAE, layers=layers, k=k, objective=objective, estimator=estimator,
+                                seed=0),
+        data=binarized_mnist,
+        step_flops=functools.partial(_iwae_flops, batch=batch),
+        optimizer=iwae.paper_optimizer,
+        **fields,
+    )
+
+
+def named(name):
+    """The registered case ``name``, or an IWAE case named as :func:`iwae_case` names them
+    (``iwae_L2_k5_b20``: the grids of :mod:`benchmarks.xla_grid`); raises ``ValueError`` otherwise."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    match = re.fullmatch(r"(iwae|vae)_L(\d+)_k(\d+)(?:_path_b(\d+)|_b(\d+))?", name)
+    if not match:
+        raise ValueError(f"Unknown benchmark case {name!r}; registered: {sorted(REGISTRY)}.")
+    objective, layers, k, path_batch, batch = match.groups()
+    return iwae_case(int(layers), int(k), int(path_batch or batch or 100), objective,
+                     "path" if path_batch else "total")
+
+
+def _iwae_cases():
     # Batch 100 (our presets) at k = 1, 5, 50; batch 20 as Burda et al. train (sec. 5).
     grid = [(layers, "iwae", k, 100) for layers in (1, 2) for k in (1, 5, 50)]
     grid += [(1, "iwae", 50, 20), (1, "vae", 1, 20)]
     for layers, objective, k, batch in grid:
-        name = f"{objective}_L{layers}_k{k}" + ("" if batch == 100 else f"_b{batch}")
-        yield TrainCase(
-            name=name,
-            family="iwae",
-            batch=batch,
-            input_shape=(784,),
-            build=functools.partial(iwae.IWAE, layers=layers, k=k, objective=objective, seed=0),
-            data=binarized_mnist,
-            step_flops=functools.partial(_iwae_flops, batch=batch),
-            optimizer=iwae.paper_optimizer,
-            quick=name == "iwae_L1_k50",
-            peer={"module": "torch_iwae", "k": k, "objective": objective} if layers == 1 else None,
-        )
+        peer = {"module": "torch_iwae", "k": k, "objective": objective} if layers == 1 else None
+        yield iwae_case(layers, k, batch, objective, quick=(layers, k, batch) == (1, 50, 100), peer=peer)
     # The batch-size choice of the long IWAE k = 50 runs (docs/results.md): CPU time per epoch of
     # 50,000 images is ms_per_step x 50,000 / batch, with 5x the updates at batch 20.
     for batch in (20, 100):
-        yield TrainCase(
-            name=f"iwae_L1_k50_path_b{batch}",
-            family="iwae",
-            batch=batch,
-            input_shape=(784,),
-            build=functools.partial(iwae.IWAE, layers=1, k=50, estimator="path", seed=0),
-            data=binarized_mnist,
-            step_flops=functools.partial(_iwae_flops, batch=batch),
-            optimizer=iwae.paper_optimizer,
-        )
+        yield iwae_case(1, 50, batch, estimator="path")
 
 
 def _iwae_flops(model, batch):

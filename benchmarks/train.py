@@ -2,8 +2,9 @@
 
 A *contender* runs one epoch of ``steps`` training steps per call and returns an
 :class:`EpochTime`: :class:`FitRunner` (a tfgen model through ``fit()``, one epoch per call,
-the compiled step kept between calls) or a :class:`benchmarks.peer.Peer` (PyTorch, in its own
-process). :func:`interleave` calls the contenders in turn, round after round (the order
+the compiled step kept between calls), a :class:`FitProcess` (the same in its own process: the
+XLA variants) or a :class:`benchmarks.peer.Peer` (PyTorch, in its own process).
+:func:`interleave` calls the contenders in turn, round after round (the order
 reversed every other round), so on a shared machine each pair of epochs sees the same load;
 the first round (tracing, warm-up) is dropped. Figures are medians over rounds, and a ratio
 to the first contender is the median of the per-round ratios.
@@ -14,15 +15,18 @@ shuffle buffer (75-150 ms for the 50,000 binarized MNIST images). Training pays 
 pass over the data (every 500 steps at batch 100), but a 20-step benchmark epoch would spread
 it over 20 steps. The whole epoch's time per step is kept beside it (``epoch_ms_per_step``).
 """
+import argparse
 import dataclasses
+import json
 import statistics
+import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from benchmarks import flops, machine
+from benchmarks import flops, machine, peer
 from tfgen import optimizers
 
 STEPS_PER_EPOCH = 20  # steps of a benchmark epoch, one contender's turn
@@ -94,6 +98,29 @@ class FitRunner:
         return self.timer.epochs[-1]
 
 
+class FitProcess(peer.Process):
+    """A :class:`FitRunner` of the case ``name`` (:func:`benchmarks.registry.named`) in its own
+    process, for the XLA variants: after an XLA-compiled ``fit()`` in the same process, graph-mode
+    steps ran 15-50% slower (the VRNN FIVO_4 step 46-51 -> 56-75 CPU-ms; docs/benchmarks.md), so
+    graph and XLA steps are timed in separate processes."""
+
+    def __init__(self, name, steps, threads, **variant):
+        super().__init__([sys.executable, "-m", "benchmarks.train", name, "--variant", json.dumps(variant),
+                          "--steps", str(steps), "--threads", str(threads)],
+                         f"The tfgen contender {name} {variant}")
+
+
+def serve(name, steps, threads, variant):
+    """The contender process of :class:`FitProcess`: one epoch of ``fit()`` per request line."""
+    machine.set_tf_threads(threads)
+    from benchmarks import registry
+
+    runner = FitRunner(registry.named(name), steps, **variant)
+    print(json.dumps({"implementation": f"tfgen fit(), {_label(variant)}", "threads": threads}), flush=True)
+    for line in sys.stdin:
+        print(json.dumps(dataclasses.asdict(runner.epoch(json.loads(line)["steps"]))), flush=True)
+
+
 def interleave(contenders, steps, rounds):
     """``{name: {"wall": [steady s/step per round], "cpu": [...], "epoch_wall": [whole epoch's
     s/step]}}`` over ``rounds`` timed rounds."""
@@ -123,21 +150,22 @@ def measure_case(case, variants, peer_spec=None, threads=None, steps=STEPS_PER_E
     """Interleaved ``fit()`` step times of ``case`` under each of ``variants`` (dicts of
     ``jit_compile`` / ``steps_per_execution``; the first is the reference), and of its
     PyTorch peer when ``peer_spec`` is given: a dict of figures, ratios to the reference."""
-    from benchmarks.peer import Peer
-
     peak_before = machine.matmul_peak()
+    threads = threads or machine.threads()
     contenders = {}
-    for v in variants:
-        contenders[_label(v)] = FitRunner(case, steps, **v)
-    peer = None
-    if peer_spec is not None:
-        batches = [_numpy(b) for b in case.data(case.batch).take(steps)]
-        peer = contenders["pytorch"] = Peer(peer_spec, batches, threads or machine.threads())
     try:
+        for v in variants:
+            in_process = v.get("jit_compile") is not True
+            contenders[_label(v)] = FitRunner(case, steps, **v) if in_process else FitProcess(
+                case.name, steps, threads, **v)
+        if peer_spec is not None:
+            batches = [_numpy(b) for b in case.data(case.batch).take(steps)]
+            contenders["pytorch"] = peer.Peer(peer_spec, batches, threads)
         times = interleave(contenders, steps, rounds)
     finally:
-        if peer is not None:
-            peer.close()
+        for contender in contenders.values():
+            if isinstance(contender, peer.Process):
+                contender.close()
     peak_after = machine.matmul_peak()
     peak = (peak_before["gflops_median"] + peak_after["gflops_median"]) / 2
     peak_cpu = (peak_before["gflops_per_cpu_s"] + peak_after["gflops_per_cpu_s"]) / 2
@@ -163,8 +191,8 @@ def measure_case(case, variants, peer_spec=None, threads=None, steps=STEPS_PER_E
         if name != reference:
             entry["ratio_to_reference"] = paired_ratio(times[reference]["wall"], t["wall"])
         result["contenders"][name] = entry
-    if peer is not None:
-        result["contenders"]["pytorch"].update(peer.info)
+    if peer_spec is not None:
+        result["contenders"]["pytorch"].update(contenders["pytorch"].info)
     return result
 
 
@@ -176,3 +204,17 @@ def _label(variant):
 
 def _numpy(batch):
     return tf.nest.map_structure(lambda t: t.numpy(), batch)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="A tfgen contender process (benchmarks.train.FitProcess).")
+    parser.add_argument("case", help="a case name (benchmarks.registry.named)")
+    parser.add_argument("--variant", type=json.loads, default={}, help='JSON: {"jit_compile": true, ...}')
+    parser.add_argument("--steps", type=machine.positive_int, default=STEPS_PER_EPOCH)
+    parser.add_argument("--threads", type=machine.positive_int, default=machine.threads())
+    args = parser.parse_args(argv)
+    serve(args.case, args.steps, args.threads, args.variant)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,15 +7,13 @@ IWAE family (docs/benchmarks.md, "XLA on a CPU for small k: measured, not the de
 
 Each ``layers:k:batch`` entry trains the IWAE (binarized MNIST through ``$TFGEN_DATA_DIR``,
 or random binary images of the same shape) with the run driver's 10 steps per call, once with
-``jit_compile=False`` and once with ``jit_compile=True``, interleaved round by round
-(:func:`benchmarks.train.interleave`). It prints process CPU-ms per step (medians), the
-graph / XLA ratio (median of per-round ratios; above 1 XLA is faster) and what
-``jit_compile="auto"`` picks on this machine, and writes the figures to
-``<out>/xla-grid-<utc start time>.json``.
+``jit_compile=False`` and once with ``jit_compile=True`` (in a process of its own, as
+:mod:`benchmarks.run` times XLA), interleaved round by round (:func:`benchmarks.train.interleave`).
+It prints process CPU-ms per step (medians), the graph / XLA ratio (median of per-round ratios;
+above 1 XLA is faster) and what ``jit_compile="auto"`` picks on this machine, and writes the
+figures to ``<out>/xla-grid-<utc start time>.json``.
 """
 import argparse
-import dataclasses
-import functools
 import statistics
 
 from benchmarks import machine
@@ -37,17 +35,19 @@ def parse_grid(text):
     return grid
 
 
-def measure(layers, k, batch, rounds=5):
-    """CPU-ms per step under graph mode and XLA, their paired ratio and the ``"auto"`` choice."""
+def measure(layers, k, batch, rounds=5, threads=1):
+    """CPU-ms per step under graph mode and XLA (in its own process, :class:`benchmarks.train.FitProcess`),
+    their paired ratio and the ``"auto"`` choice."""
     from benchmarks import registry, train
-    from zoo import iwae
 
-    case = dataclasses.replace(registry.REGISTRY["iwae_L1_k1"], name=f"iwae_L{layers}_k{k}_b{batch}",
-                               batch=batch, build=functools.partial(iwae.IWAE, layers=layers, k=k, seed=0))
+    case = registry.iwae_case(layers, k, batch)
     steps = 20 if batch <= 500 else 10
-    runners = {jit: train.FitRunner(case, steps, jit_compile=jit, steps_per_execution=10)
-               for jit in (False, True)}
-    times = train.interleave(runners, steps, rounds)
+    runners = {False: train.FitRunner(case, steps, jit_compile=False, steps_per_execution=10),
+               True: train.FitProcess(case.name, steps, threads, jit_compile=True, steps_per_execution=10)}
+    try:
+        times = train.interleave(runners, steps, rounds)
+    finally:
+        runners[True].close()
     auto = train.compiled(case).jit_compile
     return {"layers": layers, "k": k, "batch": batch, "steps": steps, "rounds": rounds,
             "graph_cpu_ms": 1e3 * statistics.median(times[False]["cpu"]),
@@ -68,7 +68,7 @@ def main(argv=None):
     print(f"{snapshot['utc']}: {args.threads} thread(s), load average {snapshot['loadavg']}")
     results = []
     for layers, k, batch in args.grid:
-        r = measure(layers, k, batch, args.rounds)
+        r = measure(layers, k, batch, args.rounds, args.threads)
         results.append(r)
         print(f"L{layers} k={k} batch {batch}: graph {r['graph_cpu_ms']:.2f}, XLA {r['xla_cpu_ms']:.2f} "
               f"CPU-ms/step; graph / XLA {r['graph_over_xla']:.2f}; auto picks {r['auto']}", flush=True)
