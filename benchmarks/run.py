@@ -5,7 +5,8 @@
   ``pip install .[bench]``), same threads. The reference is what ``tfgen train`` runs: Keras'
   ``jit_compile="auto"`` with the run driver's 10 steps per call of the step
   (:func:`tfgen.runs.steps_per_call`); ``--quick`` runs the IWAE k = 50 case, ``--full`` every
-  case, each also under XLA (``jit_compile=True``) and with Keras' default of one step per call;
+  case, each also under XLA (``jit_compile=True``, in a process of its own:
+  :class:`benchmarks.train.FitProcess`) and with Keras' default of one step per call;
 * the k = 5000 test log-likelihood (:mod:`benchmarks.evaluate`), time and peak memory;
 * training with ``tf.distribute.MultiWorkerMirroredStrategy`` on 1 and 2 local worker
   processes (:mod:`benchmarks.workers`): throughput and the bound reached.
