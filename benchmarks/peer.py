@@ -52,7 +52,8 @@ def load_batches(path):
 
 class Process:
     """A contender in its own process, driven over its standard input and output by the protocol
-    above; ``epoch(steps)`` -> :class:`benchmarks.train.EpochTime`, ``info`` its first line.
+    above; ``epoch(steps)`` -> :class:`benchmarks.train.EpochTime`, ``info`` its first line. A
+    context manager: leaving it (or :meth:`close`) ends the process.
 
     Its standard error goes to a temporary file (TensorFlow's start-up lines would interleave
     with the benchmark's tables); a ``RuntimeError`` shows its end if the process exits.
@@ -69,30 +70,56 @@ class Process:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.process = subprocess.Popen(command, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self.stderr, env={**os.environ, **(env or {})}, cwd=root)
-        self.info = self._read()
+        try:
+            self.info = self._read()
+        except BaseException:
+            self.close()
+            raise
+
+    def _exited(self):
+        """The ``RuntimeError`` of a process that exited, with the end of its error output."""
+        code = self.process.wait()
+        self.stderr.seek(0)
+        return RuntimeError(f"{self.what} exited (code {code}); its last error lines:\n"
+                            + "\n".join(self.stderr.read().splitlines()[-15:]))
 
     def _read(self):
         line = self.process.stdout.readline()
         if not line:
-            code = self.process.wait()
-            self.stderr.seek(0)
-            raise RuntimeError(f"{self.what} exited (code {code}); its last error lines:\n"
-                               + "\n".join(self.stderr.read().splitlines()[-15:]))
+            raise self._exited()
         return json.loads(line)
 
     def epoch(self, steps):
-        self.process.stdin.write(json.dumps({"steps": steps}) + "\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(json.dumps({"steps": steps}) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise self._exited() from None
         from benchmarks.train import EpochTime  # the parent's side; a peer process has no TensorFlow
 
         reply = self._read()
         return EpochTime(**{field.name: reply[field.name] for field in dataclasses.fields(EpochTime)})
 
     def close(self):
-        if self.process.poll() is None:
+        """Ends the process (its input closed, it finishes its epoch; killed after 60 s) and closes
+        its files."""
+        try:
             self.process.stdin.close()
+        except BrokenPipeError:  # it had exited already
+            pass
+        try:
             self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
         self.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class Peer(Process):
@@ -111,11 +138,15 @@ class Peer(Process):
         save_batches(data, batches)
         # PASSIVE: OpenMP threads sleep instead of spinning at barriers; on a machine shared with
         # other jobs spinning multiplies PyTorch's step time several-fold.
-        super().__init__(
-            [sys.executable, "-m", "benchmarks.peer", "--spec", json.dumps(spec), "--data", data,
-             "--threads", str(threads)],
-            f"The PyTorch peer {spec} (is torch installed? pip install .[bench])",
-            env={"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")})
+        try:
+            super().__init__(
+                [sys.executable, "-m", "benchmarks.peer", "--spec", json.dumps(spec), "--data", data,
+                 "--threads", str(threads)],
+                f"The PyTorch peer {spec} (is torch installed? pip install .[bench])",
+                env={"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")})
+        except BaseException:
+            self._dir.cleanup()
+            raise
 
     def close(self):
         super().close()

@@ -97,12 +97,29 @@ def named(name):
     (``iwae_L2_k5_b20``: the grids of :mod:`benchmarks.xla_grid`); raises ``ValueError`` otherwise."""
     if name in REGISTRY:
         return REGISTRY[name]
-    match = re.fullmatch(r"(iwae|vae)_L(\d+)_k(\d+)(?:_path_b(\d+)|_b(\d+))?", name)
-    if not match:
-        raise ValueError(f"Unknown benchmark case {name!r}; registered: {sorted(REGISTRY)}.")
-    objective, layers, k, path_batch, batch = match.groups()
-    return iwae_case(int(layers), int(k), int(path_batch or batch or 100), objective,
-                     "path" if path_batch else "total")
+    number = r"([1-9]\d*)"
+    match = re.fullmatch(rf"(iwae|vae)_L{number}_k{number}(?:_path_b{number}|_b{number})?", name)
+    case = None
+    if match:
+        objective, layers, k, path_batch, batch = match.groups()
+        case = iwae_case(int(layers), int(k), int(path_batch or batch or 100), objective,
+                         "path" if path_batch else "total")
+    if case is None or case.name != name:  # e.g. "iwae_L1_k50_b100" is "iwae_L1_k50"
+        raise ValueError(f"Unknown benchmark case {name!r}: registered are {', '.join(sorted(REGISTRY))}, "
+                         "and any IWAE named {iwae|vae}_L{layers}_k{k}[_b{batch}|_path_b{batch}].")
+    return case
+
+
+def same(a, b):
+    """Whether the cases ``a`` and ``b`` build and train the same model: same name, batch, data
+    and ``build`` (a ``functools.partial`` compared by function and arguments)."""
+    def key(case):
+        build = case.build
+        if isinstance(build, functools.partial):
+            build = (build.func, build.args, sorted(build.keywords.items()))
+        return case.name, case.batch, case.data, build
+
+    return a is b or key(a) == key(b)
 
 
 def _iwae_cases():

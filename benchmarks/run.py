@@ -53,17 +53,14 @@ def _variants(case, mode):
 
 def run(mode, subset, threads, cases=None, torch=True, evaluate=True, workers=True):
     machine.set_tf_threads(threads)
-    from benchmarks import registry, train
+    from benchmarks import registry, train  # registering the cases imports TensorFlow: threads first
 
-    unknown = sorted(set(cases or ()) - set(registry.REGISTRY))
-    if unknown:
-        raise ValueError(f"Unknown benchmark cases {unknown}; registered: {sorted(registry.REGISTRY)}.")
+    selected = [registry.named(name) for name in cases] if cases else [
+        case for case in registry.REGISTRY.values() if mode == "full" or case.quick]
     results = {"mode": mode, "machine": {**machine.snapshot(), **machine.devices(),
                                          "peak": machine.matmul_peak()},
                "train": [], "evaluation": [], "workers": []}
     _report(machine_line(results["machine"]))
-    selected = [registry.REGISTRY[name] for name in cases] if cases else [
-        case for case in registry.REGISTRY.values() if mode == "full" or case.quick]
     for case in selected:
         _report(f"train {case.name}")
         peer = case.peer if torch else None
@@ -208,6 +205,14 @@ def main(argv=None):
     mode = args.mode or "quick"
     subset = args.subset or (200 if mode == "quick" else 10000)
     cases = args.cases.split(",") if args.cases else None
+    machine.set_tf_threads(args.threads)
+    from benchmarks import registry
+
+    for name in cases or ():
+        try:
+            registry.named(name)
+        except ValueError as error:
+            parser.error(str(error))
     results = run(mode, subset, args.threads, cases, not args.no_torch, not args.no_eval, not args.no_workers)
     path = machine.write_results(args.out, f"{mode}-{machine.utc_stamp()}", results)
     stem = path[:-len(".json")]

@@ -16,6 +16,7 @@ pass over the data (every 500 steps at batch 100), but a 20-step benchmark epoch
 it over 20 steps. The whole epoch's time per step is kept beside it (``epoch_ms_per_step``).
 """
 import argparse
+import contextlib
 import dataclasses
 import json
 import statistics
@@ -99,23 +100,28 @@ class FitRunner:
 
 
 class FitProcess(peer.Process):
-    """A :class:`FitRunner` of the case ``name`` (:func:`benchmarks.registry.named`) in its own
-    process, for the XLA variants: after an XLA-compiled ``fit()`` in the same process, graph-mode
-    steps ran 15-50% slower (the VRNN FIVO_4 step 46-51 -> 56-75 CPU-ms; docs/benchmarks.md), so
-    graph and XLA steps are timed in separate processes."""
+    """A :class:`FitRunner` of ``case`` in its own process, for the XLA variants: after an
+    XLA-compiled ``fit()`` in the same process, graph-mode steps ran 7-46% slower (the VRNN FIVO_4
+    step, median 26%, docs/benchmarks.md), so graph and XLA steps are timed in separate processes.
 
-    def __init__(self, name, steps, threads, **variant):
-        super().__init__([sys.executable, "-m", "benchmarks.train", name, "--variant", json.dumps(variant),
-                          "--steps", str(steps), "--threads", str(threads)],
-                         f"The tfgen contender {name} {variant}")
+    The process rebuilds the case from its name (:func:`benchmarks.registry.named`); raises
+    ``ValueError`` for a case that name does not rebuild (not registered, or changed)."""
+
+    def __init__(self, case, steps, threads, **variant):
+        from benchmarks import registry
+
+        if not registry.same(registry.named(case.name), case):
+            raise ValueError(f"A contender process rebuilds its case by name (benchmarks.registry.named), "
+                             f"and {case.name!r} names another case; add this one to benchmarks/registry.py "
+                             "under a name of its own.")
+        command = [sys.executable, "-m", "benchmarks.train", case.name, "--variant", json.dumps(variant),
+                   "--steps", str(steps), "--threads", str(threads)]
+        super().__init__(command, f"The tfgen contender {case.name} {variant}")
 
 
-def serve(name, steps, threads, variant):
+def serve(case, steps, threads, variant):
     """The contender process of :class:`FitProcess`: one epoch of ``fit()`` per request line."""
-    machine.set_tf_threads(threads)
-    from benchmarks import registry
-
-    runner = FitRunner(registry.named(name), steps, **variant)
+    runner = FitRunner(case, steps, **variant)
     print(json.dumps({"implementation": f"tfgen fit(), {_label(variant)}", "threads": threads}), flush=True)
     for line in sys.stdin:
         print(json.dumps(dataclasses.asdict(runner.epoch(json.loads(line)["steps"]))), flush=True)
@@ -153,19 +159,14 @@ def measure_case(case, variants, peer_spec=None, threads=None, steps=STEPS_PER_E
     peak_before = machine.matmul_peak()
     threads = threads or machine.threads()
     contenders = {}
-    try:
+    with contextlib.ExitStack() as processes:  # every process ends, whatever fails
         for v in variants:
-            in_process = v.get("jit_compile") is not True
-            contenders[_label(v)] = FitRunner(case, steps, **v) if in_process else FitProcess(
-                case.name, steps, threads, **v)
+            contenders[_label(v)] = (processes.enter_context(FitProcess(case, steps, threads, **v))
+                                     if v.get("jit_compile") is True else FitRunner(case, steps, **v))
         if peer_spec is not None:
             batches = [_numpy(b) for b in case.data(case.batch).take(steps)]
-            contenders["pytorch"] = peer.Peer(peer_spec, batches, threads)
+            contenders["pytorch"] = processes.enter_context(peer.Peer(peer_spec, batches, threads))
         times = interleave(contenders, steps, rounds)
-    finally:
-        for contender in contenders.values():
-            if isinstance(contender, peer.Process):
-                contender.close()
     peak_after = machine.matmul_peak()
     peak = (peak_before["gflops_median"] + peak_after["gflops_median"]) / 2
     peak_cpu = (peak_before["gflops_per_cpu_s"] + peak_after["gflops_per_cpu_s"]) / 2
@@ -184,7 +185,8 @@ def measure_case(case, variants, peer_spec=None, threads=None, steps=STEPS_PER_E
               "contenders": {}, **machine.snapshot()}
     for name, t in times.items():
         wall, cpu = statistics.median(t["wall"]), statistics.median(t["cpu"])
-        entry = {**summary(t["wall"]), "cpu_ms_per_step": 1e3 * cpu,
+        entry = {**summary(t["wall"]), "own_process": isinstance(contenders[name], peer.Process),
+                 "cpu_ms_per_step": 1e3 * cpu,
                  "epoch_ms_per_step_median": 1e3 * statistics.median(t["epoch_wall"]),
                  "fraction_of_peak": flop / wall / 1e9 / peak,
                  "fraction_of_peak_cpu": flop / cpu / 1e9 / peak_cpu}
@@ -213,7 +215,14 @@ def main(argv=None):
     parser.add_argument("--steps", type=machine.positive_int, default=STEPS_PER_EPOCH)
     parser.add_argument("--threads", type=machine.positive_int, default=machine.threads())
     args = parser.parse_args(argv)
-    serve(args.case, args.steps, args.threads, args.variant)
+    machine.set_tf_threads(args.threads)
+    from benchmarks import registry  # registering the cases imports the models: threads first
+
+    try:
+        case = registry.named(args.case)
+    except ValueError as error:
+        parser.error(str(error))
+    serve(case, args.steps, args.threads, args.variant)
 
 
 if __name__ == "__main__":

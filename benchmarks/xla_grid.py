@@ -35,19 +35,16 @@ def parse_grid(text):
     return grid
 
 
-def measure(layers, k, batch, rounds=5, threads=1):
+def measure(layers, k, batch, rounds, threads):
     """CPU-ms per step under graph mode and XLA (in its own process, :class:`benchmarks.train.FitProcess`),
     their paired ratio and the ``"auto"`` choice."""
     from benchmarks import registry, train
 
     case = registry.iwae_case(layers, k, batch)
     steps = 20 if batch <= 500 else 10
-    runners = {False: train.FitRunner(case, steps, jit_compile=False, steps_per_execution=10),
-               True: train.FitProcess(case.name, steps, threads, jit_compile=True, steps_per_execution=10)}
-    try:
-        times = train.interleave(runners, steps, rounds)
-    finally:
-        runners[True].close()
+    graph = train.FitRunner(case, steps, jit_compile=False, steps_per_execution=10)
+    with train.FitProcess(case, steps, threads, jit_compile=True, steps_per_execution=10) as xla:
+        times = train.interleave({False: graph, True: xla}, steps, rounds)
     auto = train.compiled(case).jit_compile
     return {"layers": layers, "k": k, "batch": batch, "steps": steps, "rounds": rounds,
             "graph_cpu_ms": 1e3 * statistics.median(times[False]["cpu"]),
