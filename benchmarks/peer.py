@@ -138,15 +138,11 @@ class Peer(Process):
         save_batches(data, batches)
         # PASSIVE: OpenMP threads sleep instead of spinning at barriers; on a machine shared with
         # other jobs spinning multiplies PyTorch's step time several-fold.
-        try:
-            super().__init__(
-                [sys.executable, "-m", "benchmarks.peer", "--spec", json.dumps(spec), "--data", data,
-                 "--threads", str(threads)],
-                f"The PyTorch peer {spec} (is torch installed? pip install .[bench])",
-                env={"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")})
-        except BaseException:
-            self._dir.cleanup()
-            raise
+        super().__init__(  # a peer that fails to start is closed there, its folder with it
+            [sys.executable, "-m", "benchmarks.peer", "--spec", json.dumps(spec), "--data", data,
+             "--threads", str(threads)],
+            f"The PyTorch peer {spec} (is torch installed? pip install .[bench])",
+            env={"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")})
 
     def close(self):
         super().close()
