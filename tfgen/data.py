@@ -289,6 +289,21 @@ def num_examples(name: str, split: str) -> int | None:
     return count if count >= 0 else None
 
 
+def prefetched(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """``ds`` prefetched, with tf.data's autotuning model off.
+
+    That model runs in a thread that sleeps between optimisations, twice as long each time up
+    to 60 s, and deleting the iterator waits for it to wake: the end of every ``fit`` or
+    ``evaluate`` on an autotuned dataset waited up to a minute (4.8 s of a 22-s VRNN ``fit``,
+    docs/benchmarks.md). The pipelines here gather batches from memory or decode images with a
+    fixed parallelism, which leaves the model little to tune; ``prefetch`` still sizes its buffer
+    by itself.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
 def stream(name: str, split: str, batch_size: int = 32, shuffle: bool | None = None, seed: int | None = None,
            size: int | None = None, limit: int | None = None) -> tf.data.Dataset:
     """Batches of raw pixels, ``uint8 [batch, size, size, c]``, prefetched.
@@ -309,7 +324,7 @@ def stream(name: str, split: str, batch_size: int = 32, shuffle: bool | None = N
             the first ``limit`` images of a TFDS split (fixed across epochs).
     """
     spec = _spec(name, split)
-    return _batches(spec, split, batch_size, shuffle, seed, size, limit).prefetch(tf.data.AUTOTUNE)
+    return prefetched(_batches(spec, split, batch_size, shuffle, seed, size, limit))
 
 
 def load(name: str, split: str, batch_size: int = 100, shuffle: bool | None = None, seed: int | None = None,
@@ -339,7 +354,7 @@ def load(name: str, split: str, batch_size: int = 100, shuffle: bool | None = No
         )
     else:
         ds = ds.map(lambda x: tf.reshape(tf.cast(x, "float32") / 255.0, shape))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds)
 
 
 def _batches(spec, split, batch_size, shuffle, seed, size, limit):
@@ -571,4 +586,4 @@ def epoch_batches(x: np.ndarray, batch_size: int, seed: int, first_epoch: int, e
         return batch
 
     ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch).map(gather)
-    return ds.prefetch(tf.data.AUTOTUNE), steps
+    return prefetched(ds), steps

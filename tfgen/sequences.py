@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfgen.data import prefetched, regular_file
 from tfgen.data import read_npz as _read_arrays
-from tfgen.data import regular_file
 
 PIANO_LOW, PIANO_HIGH = 21, 108  # MIDI range of the 88 piano keys
 PIANO_KEYS = PIANO_HIGH - PIANO_LOW + 1
@@ -181,12 +181,17 @@ def mask_from_lengths(lengths: np.ndarray, steps: int) -> np.ndarray:
 
 
 def dataset(frames: np.ndarray, lengths: np.ndarray, batch_size: int = 32, shuffle: bool = False,
-            seed: int | None = None, buckets: Sequence[int] | None = None) -> tf.data.Dataset:
+            seed: int | None = None, buckets: Sequence[int] | None = None,
+            trim: bool = True) -> tf.data.Dataset:
     """``tf.data.Dataset`` of ``{"frames", "mask"}`` batches, each trimmed to its longest sequence.
 
     ``buckets`` (e.g. ``(48, 64, 96)``): batch sequences of similar length together (length
     boundaries), so a recurrent model runs fewer padded steps; the last batch of each bucket
     may be smaller. Padding never changes a bound, since padded steps are masked.
+    ``trim=False`` keeps every batch at the ``T`` steps of ``frames`` and merges the buckets'
+    partly filled batches, so every batch but the last holds ``batch_size`` sequences: two
+    shapes, which XLA compiles once each (the VRNN's loop still stops at a batch's longest
+    sequence).
     """
     frames = np.asarray(frames, dtype="float32")
     lengths = np.asarray(lengths, dtype="int32")
@@ -200,11 +205,14 @@ def dataset(frames: np.ndarray, lengths: np.ndarray, batch_size: int = 32, shuff
         ds = ds.bucket_by_sequence_length(
             lambda e: tf.cast(tf.reduce_sum(e["mask"]), "int32"), list(buckets),
             [batch_size] * (len(buckets) + 1))
+        if not trim:  # the partly filled buckets come last: merged into full batches
+            ds = ds.rebatch(batch_size)
         # Keras warns that a dataset of unknown length "ran out of data"; this one's is known.
-        ds = ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch(lengths, batch_size, buckets)))
+        steps = steps_per_epoch(lengths, batch_size, buckets, trim)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     else:
         ds = ds.batch(batch_size)
-    return ds.map(_trim).prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds.map(_trim) if trim else ds)
 
 
 def _trim(batch):
@@ -215,7 +223,7 @@ def _trim(batch):
 
 def epoch_batches(frames: np.ndarray, lengths: np.ndarray, batch_size: int, seed: int, first_epoch: int,
                   epochs: int, buckets: Sequence[int] | None = None,
-                  pad_to_buckets: bool = False) -> tuple[tf.data.Dataset, int]:
+                  trim: bool = True) -> tuple[tf.data.Dataset, int]:
     """Shuffled training batches of epochs ``first_epoch .. epochs - 1``, back to back.
 
     Epoch ``e`` visits the sequences in the order ``argsort(U)``, ``U`` stateless-uniform
@@ -224,22 +232,24 @@ def epoch_batches(frames: np.ndarray, lengths: np.ndarray, batch_size: int, seed
     bucket of its length, a bucket holding ``batch_size`` sequences is emitted as a batch, and
     the partly filled buckets follow at the end of the epoch, shortest first. Each batch is
     trimmed to its longest sequence (fewer padded steps for a recurrent model; padding never
-    changes a bound), or with ``pad_to_buckets`` to its bucket's upper boundary (the padded
-    length ``T`` for the last bucket), so that only a few shapes occur, each compiled once under
-    XLA. So the batches are a function of ``(seed, epoch)`` alone: a run resumed
-    at ``first_epoch`` sees exactly the batches an uninterrupted run would.
+    changes a bound). With ``trim=False`` every batch keeps all ``T`` steps and the partly
+    filled buckets' sequences, in the same order, are cut into batches of ``batch_size`` (the
+    last may hold fewer): at most two shapes, each compiled once under XLA (a VRNN's loop still
+    stops at the batch's longest sequence). So the batches are a function of ``(seed, epoch)``
+    alone: a run resumed at ``first_epoch`` sees exactly the batches an uninterrupted run would.
 
     Args:
         frames: ``[n, T, D]`` padded sequences; ``lengths``: ``[n]`` their lengths.
         batch_size: sequences per batch (the last batch of a bucket may hold fewer).
         seed: an int; ``first_epoch``, ``epochs``: the epochs to cover.
         buckets: length boundaries, or ``None`` for plain shuffled batches.
-        pad_to_buckets: steps per batch from the bucket's boundary, not its longest sequence.
+        trim: cut each batch to its longest sequence; ``False`` keeps the ``T`` steps and
+            merges the partly filled buckets.
 
     Returns:
         ``(dataset, steps_per_epoch)``: ``{"frames", "mask"}`` batches, and the number of
-        batches of every epoch, ``sum_b ceil(n_b / batch_size)`` over the buckets' sizes
-        ``n_b`` (the same whatever the order); pass it to ``fit`` as ``steps_per_epoch``.
+        batches of every epoch (:func:`steps_per_epoch`, the same whatever the order); pass it
+        to ``fit`` as ``steps_per_epoch``.
 
     Raises:
         ValueError: bad sequences (:func:`check_sequences`), ``batch_size < 1`` or no epochs.
@@ -261,29 +271,33 @@ def epoch_batches(frames: np.ndarray, lengths: np.ndarray, batch_size: int, seed
             if len(bucket) == batch_size:
                 batches.append(list(bucket))
                 bucket.clear()
-        return batches + [bucket for bucket in filling if bucket]
+        if trim:
+            return batches + [bucket for bucket in filling if bucket]
+        rest = [i for bucket in filling for i in bucket]
+        return batches + [rest[i:i + batch_size] for i in range(0, len(rest), batch_size)]
 
     frames = zero_padding(frames, lengths)
     index = [batch for epoch in range(first_epoch, epochs) for batch in one_epoch(epoch)]
     table = {"frames": tf.constant(frames), "mask": tf.constant(mask_from_lengths(lengths, frames.shape[1]))}
 
-    ends = tf.constant([*(buckets or ()), frames.shape[1]], "int32")  # last step + 1 of each bucket
-
     def gather(idx):
         batch = {key: tf.gather(value, idx) for key, value in table.items()}
-        if not pad_to_buckets:
-            return _trim(batch)
-        longest = tf.cast(tf.reduce_max(tf.reduce_sum(batch["mask"], axis=1)), "int32")
-        steps = tf.minimum(ends[tf.searchsorted(ends[:-1], longest[None], side="right")[0]], frames.shape[1])
-        return {key: value[:, :steps] for key, value in batch.items()}
+        return _trim(batch) if trim else batch
 
     ds = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(index, dtype="int32"))
-    return ds.map(gather).prefetch(tf.data.AUTOTUNE), steps_per_epoch(lengths, batch_size, buckets)
+    return prefetched(ds.map(gather)), steps_per_epoch(lengths, batch_size, buckets, trim)
 
 
-def steps_per_epoch(lengths: np.ndarray, batch_size: int, buckets: Sequence[int] | None = None) -> int:
-    """Batches per epoch of :func:`epoch_batches`: ``sum_b ceil(n_b / batch_size)``."""
-    return sum(math.ceil(size / batch_size) for size in _buckets(lengths, buckets)[1])
+def steps_per_epoch(lengths: np.ndarray, batch_size: int, buckets: Sequence[int] | None = None,
+                    trim: bool = True) -> int:
+    """Batches per epoch of :func:`epoch_batches` and :func:`dataset`: ``sum_b ceil(n_b / batch_size)``
+    over the buckets' sizes ``n_b``; with ``trim=False`` (partly filled buckets merged)
+    ``sum_b floor(n_b / batch_size) + ceil(sum_b (n_b mod batch_size) / batch_size)``."""
+    sizes = _buckets(lengths, buckets)[1]
+    if trim:
+        return sum(math.ceil(size / batch_size) for size in sizes)
+    merged = sum(size % batch_size for size in sizes)
+    return sum(size // batch_size for size in sizes) + math.ceil(merged / batch_size)
 
 
 def _buckets(lengths, buckets):

@@ -200,3 +200,21 @@ def test_bin_fix_mnist_is_binarized_mnist(tmp_path, monkeypatch):
     assert data.info("BinFixMNIST") is data.info("binarized_mnist")
     validation = data.load_images("BinFixMNIST", "validation")
     np.testing.assert_array_equal(validation.reshape(2, 784), arrays["valid"])
+
+
+def test_the_project_s_datasets_run_without_tf_data_s_autotuning_model():
+    """Its thread held up the end of every ``fit`` and ``evaluate`` for up to a minute."""
+    from tfgen import sequences
+    from zoo.ssvae.model import semi_supervised_batches
+
+    x = np.arange(12, dtype="float32").reshape(6, 2) / 12
+    frames, lengths = np.ones((4, 5, 2), "float32"), np.array([5, 3, 2, 4])
+    made = {
+        "load": data.load("digits", "test", batch_size=50),
+        "stream": data.stream("digits", "test", batch_size=50),
+        "epoch_batches": data.epoch_batches(x, 4, seed=0, first_epoch=0, epochs=2)[0],
+        "sequences.dataset": sequences.dataset(frames, lengths, batch_size=2, buckets=(4,)),
+        "sequences.epoch_batches": sequences.epoch_batches(frames, lengths, 2, 0, 0, 2, buckets=(4,))[0],
+        "semi_supervised_batches": semi_supervised_batches(x, x[:2], np.array([0, 1]), 4, 2, 0, 0, 2)[0],
+    }
+    assert {name: ds.options().autotune.enabled for name, ds in made.items()} == dict.fromkeys(made, False)

@@ -148,20 +148,30 @@ def test_epoch_batches_are_a_function_of_seed_and_epoch(buckets):
         sequences.epoch_batches(frames, lengths, 2, 0, 4, 4)
 
 
-def test_batches_padded_to_their_bucket_take_a_few_shapes_and_the_same_sequences():
-    lengths = np.array([3, 9, 4, 10, 2, 8, 7, 5, 12, 6], "int32")
-    frames = np.zeros((10, 12, 2), "float32")
+def test_untrimmed_batches_take_two_shapes_and_the_same_sequences_in_the_same_order():
+    lengths = np.array([3, 9, 4, 10, 2, 8, 7, 5, 12, 6, 11], "int32")  # buckets of 3, 4 and 4 sequences
+    frames = np.zeros((11, 12, 2), "float32")
     for i, n in enumerate(lengths):
         frames[i, :n] = i + 1
-    args = (frames, lengths, 3, 0, 0, 3)
-    trimmed, _ = sequences.epoch_batches(*args, buckets=(5, 9))
-    padded, _ = sequences.epoch_batches(*args, buckets=(5, 9), pad_to_buckets=True)
-    shapes = set()
-    for a, b in zip(trimmed, padded):
-        shapes.add(tuple(b["frames"].shape))
-        longest = int(a["mask"].numpy().sum(1).max())
-        assert b["frames"].shape[1] == (5 if longest < 5 else 9 if longest < 9 else 12)  # the bucket's end
-        n = a["frames"].shape[1]
-        np.testing.assert_array_equal(b["frames"].numpy()[:, :n], a["frames"].numpy())  # same sequences,
-        assert not b["frames"].numpy()[:, n:].any() and not b["mask"].numpy()[:, n:].any()  # zeros after
-    assert {length for _, length, _ in shapes} == {5, 9, 12} and len(shapes) <= 6  # 3 buckets x 2 sizes
+
+    def rows(batches):  # each sequence by its label, in the order the batches hold them
+        return [int(b[0]) for batch in batches for b in batch["frames"].numpy()[:, 0]], [
+            tuple(batch["frames"].shape) for batch in batches]
+
+    for epoch in range(3):
+        args = (frames, lengths, 3, 0, epoch, epoch + 1)
+        trimmed, steps = sequences.epoch_batches(*args, buckets=(5, 9))
+        padded, padded_steps = sequences.epoch_batches(*args, buckets=(5, 9), trim=False)
+        (order, _), (padded_order, shapes) = rows(trimmed), rows(padded)
+        assert padded_order == order  # the full buckets' batches, then the rest in the same order
+        assert shapes[:-1] == [(3, 12, 2)] * (len(shapes) - 1) and shapes[-1] == (2, 12, 2)  # 11 = 3 x 3 + 2
+        # 3 full batches and 2 part-filled buckets; 3 full and the merged 2
+        assert (steps, padded_steps) == (5, 4) == (len(list(trimmed)), len(shapes))
+    assert padded.element_spec["frames"].shape[1:] == (12, 2)  # static: XLA sees one length
+    for batch in padded:  # zero frames and mask past each sequence's end
+        n = batch["mask"].numpy().sum(1).astype(int)
+        assert all(not f[m:].any() and f[:m].all() for f, m in zip(batch["frames"].numpy(), n))
+    bucketed = list(sequences.dataset(frames, lengths, batch_size=3, buckets=(5, 9), trim=False))
+    assert [tuple(b["frames"].shape) for b in bucketed] == shapes
+    assert sorted(rows(bucketed)[0]) == list(range(1, 12))
+    assert sequences.steps_per_epoch(lengths, 3, (5, 9), trim=False) == len(bucketed)

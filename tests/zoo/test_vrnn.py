@@ -212,6 +212,18 @@ def test_fit_compiles_with_xla(objective, k):
         assert 0.0 < logs["resampling_rate"] <= 1.0
 
 
+def test_the_time_loop_stops_at_the_batch_s_longest_sequence(monkeypatch):
+    """Batches kept at the data's padded length (one XLA program) run only their real steps."""
+    model = tiny()
+    frames = (np.random.default_rng(0).random((2, 20, TINY["input_dim"])) < 0.3).astype("float32")
+    x = {"frames": frames, "mask": sequences.mask_from_lengths([4, 3], 20)}
+    model(x)
+    steps, cell = [], model.cell.call
+    monkeypatch.setattr(model.cell, "call", lambda *a, **kw: steps.append(1) or cell(*a, **kw))
+    result = model.filter(x, 2, seed=0)  # eagerly: the loop's body runs once per step, in Python
+    assert len(steps) == 4 and result.steps.numpy().tolist() == [4, 3]
+
+
 def test_sample_is_a_binary_piano_roll_and_repeats_with_a_seed():
     model = tiny()
     rolls = model.sample(2, 5, seed=7)

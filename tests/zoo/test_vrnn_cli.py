@@ -167,7 +167,7 @@ def test_weight_decay_trains_with_adamw_and_shrinks_the_weights(tmp_path):
     assert type(vrnn_model.paper_optimizer(1e-3)) is optimizers.Adam
 
 
-def test_jit_compile_trains_under_xla_on_bucket_padded_batches(tmp_path):
+def test_jit_compile_trains_under_xla_on_full_length_batches(tmp_path):
     npz = write_npz(tmp_path / "seqs.npz")
     out = tmp_path / "run"
     assert cli.main(["train", "vrnn", "--dataset", npz, "--objective", "fivo", "--k", "2", "--epochs", "2",
@@ -191,9 +191,9 @@ def test_jit_compile_applies_when_resuming_a_checkpoint_made_before_the_flag(tmp
     padded = []
     epoch_batches = sequences.epoch_batches
     monkeypatch.setattr(sequences, "epoch_batches",
-                        lambda *a, **kw: padded.append(kw["pad_to_buckets"]) or epoch_batches(*a, **kw))
+                        lambda *a, **kw: padded.append(not kw["trim"]) or epoch_batches(*a, **kw))
     assert cli.main(["train", "vrnn", "--epochs", "2", "--resume", "--jit-compile", *flags]) == 0
-    assert padded and all(padded)  # the step is XLA's: batches padded to their bucket
+    assert padded and all(padded)  # the step is XLA's: batches keep the data's padded length
     assert runs.load(str(out))[1]["jit_compile"] is True
 
 

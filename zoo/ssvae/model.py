@@ -359,4 +359,4 @@ def semi_supervised_batches(
         return {"images": batch, "labelled_images": x, "labels": tf.gather(classes, idx)}
 
     counter = tf.data.Dataset.range(first_epoch * steps, epochs * steps)
-    return tf.data.Dataset.zip(images, counter).map(pair).prefetch(tf.data.AUTOTUNE), steps
+    return data.prefetched(tf.data.Dataset.zip(images, counter).map(pair)), steps

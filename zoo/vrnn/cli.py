@@ -45,8 +45,9 @@ def add_train_arguments(parser):
                              "[default: %(default)s]")
     parser.add_argument("--jit-compile", action="store_true",
                         help="compile the training step with XLA (Keras' jit_compile=True; on a GPU Keras "
-                             "uses XLA anyway). Under XLA the batches are padded to their length bucket's "
-                             "boundary, so XLA compiles a few shapes once (docs/benchmarks.md) "
+                             "uses XLA anyway). Under XLA every batch keeps the data's padded length and all "
+                             "but the last hold --batch-size chorales, so XLA compiles two programs; "
+                             "the loop stops at each batch's longest chorale (docs/benchmarks.md) "
                              "[default: Keras' auto, graph mode on a CPU]")
     parser.add_argument("--eval-k", type=int, default=1000,
                         help="importance samples of the final test log-likelihood estimate (IWAE_k per "
@@ -129,15 +130,17 @@ def train(args):
     elif args.jit_compile:  # a checkpoint from before the flag: its settings take it from the command
         model.jit_compile = True
 
+    trim = not model.jit_compile  # under XLA, batches of one shape (tfgen.sequences.epoch_batches)
+
     def epochs_from(first):
         return sequences.epoch_batches(frames, lengths, args.batch_size, args.seed, first, args.epochs,
-                                       buckets=BUCKETS, pad_to_buckets=bool(model.jit_compile))[0]
+                                       buckets=BUCKETS, trim=trim)[0]
 
-    steps = sequences.steps_per_epoch(lengths, args.batch_size, BUCKETS)
+    steps = sequences.steps_per_epoch(lengths, args.batch_size, BUCKETS, trim)
     validation = None
     if args.validation_size and args.dataset == "jsb":  # an .npz has one split: nothing held out
         held = [array[:args.validation_size] for array in load_arrays(args.dataset, "validation")]
-        validation = sequences.dataset(*held, batch_size=args.batch_size, buckets=BUCKETS)
+        validation = sequences.dataset(*held, batch_size=args.batch_size, buckets=BUCKETS, trim=trim)
     family_callbacks, monitor = [], None
     if args.eval_every:
         callback, key = validation_bound(model, args)

@@ -190,7 +190,8 @@ class VRNN(LatentVariableModel):
                 n_resampled = n_resampled + tf.cast(resampled, n_resampled.dtype)
             return h, cell, log_w, log_p_hat, acc_px, acc_pz, acc_qz, n_resampled
 
-        _, _, log_w, log_p_hat, acc_px, acc_pz, acc_qz, n_resampled = _fold(step, init, time_major)
+        trip = tf.cast(tf.reduce_max(tf.reduce_sum(mask, axis=1)), "int32")  # later steps are all padding
+        _, _, log_w, log_p_hat, acc_px, acc_pz, acc_qz, n_resampled = _fold(step, init, time_major, trip)
         parts = LogWeights(acc_px + acc_pz - acc_qz, acc_px, {"z": acc_pz}, {"z": acc_qz})
         return FilterResult(log_p_hat + smc.log_mean_exp(log_w), parts, n_resampled,
                             tf.reduce_sum(mask, axis=1))
@@ -301,20 +302,21 @@ class VRNN(LatentVariableModel):
         return tf.stack(out, axis=1).numpy()
 
 
-def _fold(step, init, sequences):
-    """The last carry of ``step`` over the time-major ``sequences`` (``tf.scan`` without the
-    stacked carries).
+def _fold(step, init, sequences, trip):
+    """The last carry of ``step`` over the first ``trip`` steps of the time-major ``sequences``
+    (``tf.scan`` without the stacked carries).
 
-    ``maximum_iterations`` is the trip count: it sizes the lists in which the gradient keeps
-    every step's intermediate values, which XLA needs to know (``jit_compile=True``, Keras'
-    default on GPUs) and TensorFlow otherwise grows step by step.
+    ``maximum_iterations``, the sequences' padded length, sizes the lists in which the gradient
+    keeps every step's intermediate values, which XLA needs to know (``jit_compile=True``,
+    Keras' default on GPUs) and TensorFlow otherwise grows step by step. The trip count is a
+    tensor, so batches padded to one length (one XLA program) run only their real steps.
     """
     steps = tf.shape(sequences[0])[0]
 
     def body(t, carry):
         return t + 1, step(carry, [s[t] for s in sequences])
 
-    _, carry = tf.while_loop(lambda t, carry: t < steps, body, (tf.constant(0), init),
+    _, carry = tf.while_loop(lambda t, carry: t < trip, body, (tf.constant(0), init),
                              maximum_iterations=steps)
     return carry
 
