@@ -233,6 +233,25 @@ def test_sample_is_a_binary_piano_roll_and_repeats_with_a_seed():
     assert gauss.shape == (1, 4, 6) and np.all(np.isfinite(gauss))
 
 
+def test_sampling_runs_the_generative_recursion_on_its_noise():
+    """The traced loop of ``sample`` against the model's equations, step by step, eagerly."""
+    model = tiny()
+    c, rng = model.config, np.random.default_rng(0)
+    eps = rng.standard_normal((3, 2, c.latent)).astype("float32")
+    u = rng.random((3, 2, c.input_dim)).astype("float32")
+    means = model._generate(eps, u, False).numpy()
+    draws = model._generate(eps, u, True).numpy()
+    h = cell = tf.zeros([2, c.rnn_units])
+    for t in range(3):
+        loc, scale = model.prior(h)
+        fz = model.phi_z(loc + scale * eps[t])
+        mean = model.emission.mean(*model.emission(tf.concat([fz, h], -1)))
+        x = tf.cast(u[t] < mean, "float32")
+        np.testing.assert_allclose(means[:, t], mean, atol=1e-5)
+        np.testing.assert_array_equal(draws[:, t], x)
+        _, (h, cell) = model.cell(tf.concat([model.phi_x(x), fz], -1), [h, cell])
+
+
 def test_named_configurations_and_config_round_trip():
     reference = VRNN.from_config_name("maddison2017")
     c = reference.config

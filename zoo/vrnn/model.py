@@ -280,26 +280,42 @@ class VRNN(LatentVariableModel):
         Each step draws ``z_t ~ p(z_t | h_{t-1})`` and ``x_t ~ p(x_t | z_t, h_{t-1})`` (a binary
         piano roll under the Bernoulli emission); with ``binary=False`` the emission's means
         are returned instead, though the ``x_t`` fed back is always a draw. ``seed``: see
-        :meth:`seed_stream`.
+        :meth:`seed_stream`. The noise is drawn up front and the recursion runs as one traced
+        loop (the run driver draws a picture after every epoch).
         """
         seed = self.seed_stream(seed)
         if not self.built:
             self.build()
         c = self.config
-        h = cell = tf.zeros([num, c.rnn_units])
-        out = []
-        for _ in range(steps):
-            z = self.prior.sample(*self.prior(h), seed=seed)
-            fz = self.phi_z(z)
+        eps = noise.normal([steps, num, c.latent], seed)
+        draw = noise.uniform if c.likelihood == "bernoulli" else noise.normal
+        return self._generate(eps, draw([steps, num, c.input_dim], seed), binary).numpy()
+
+    @tf.function(reduce_retracing=True)
+    def _generate(self, eps: tf.Tensor, emission_noise: tf.Tensor, binary: bool) -> tf.Tensor:
+        """:meth:`sample` from its noise: ``eps`` ``[steps, num, latent]`` standard normal for
+        ``z_t``, ``emission_noise`` ``[steps, num, input_dim]`` uniform (Bernoulli emission) or
+        standard normal (Gaussian) for ``x_t``; returns ``[num, steps, input_dim]``."""
+        c = self.config
+        num = tf.shape(eps)[1]
+        state = tf.zeros(tf.stack([num, c.rnn_units]))
+
+        def step(carry, noise_t):
+            h, cell, _ = carry
+            eps_t, u_t = noise_t
+            loc, scale = self.prior(h)
+            fz = self.phi_z(loc + scale * eps_t)
             params = self.emission(tf.concat([fz, h], -1))
             mean = self.emission.mean(*params)
             if c.likelihood == "bernoulli":
-                x = tf.cast(keras.random.uniform(tf.shape(mean), seed=seed) < mean, "float32")
+                x = tf.cast(u_t < mean, mean.dtype)
             else:
-                x = params[0] + params[1] * keras.random.normal(tf.shape(mean), seed=seed)
-            out.append(x if binary else mean)
+                x = params[0] + params[1] * u_t
             _, (h, cell) = self.cell(tf.concat([self.phi_x(x), fz], -1), [h, cell])
-        return tf.stack(out, axis=1).numpy()
+            return h, cell, x if binary else mean
+
+        first = (state, state, tf.zeros(tf.stack([num, c.input_dim])))
+        return tf.transpose(tf.scan(step, (eps, emission_noise), first)[2], [1, 0, 2])
 
 
 def _fold(step, init, sequences, trip):
