@@ -5,3 +5,4 @@ the same run (:mod:`benchmarks.machine`), with the load average, so numbers from
 machine can be read for what they are. Nothing in tfgen or zoo imports it; tests/benchmarks
 checks its parts.
 """
+import tfgen  # noqa: F401  tfgen's TensorFlow environment (oneDNN), set before any benchmark imports TensorFlow

@@ -6,7 +6,9 @@ intra-op and one inter-op thread, unless the environment says otherwise: with Te
 default of a thread per core in every worker, the workers' spinning thread pools share the
 cores. On the 2-core development machine the suite took 769 s this way against 857-940 s
 (docs/benchmarks.md, "The test suite's threads"). Set here, before any test module imports
-TensorFlow; the notebooks' kernels and the CLI tests' subprocesses inherit it.
+TensorFlow; the notebooks' kernels and the CLI tests' subprocesses inherit it. ``tfgen`` is
+imported here too, so the tests run in the environment it sets before TensorFlow starts
+(oneDNN's kernels, :mod:`tfgen`), as the ``tfgen`` command and the notebooks do.
 """
 import os
 
@@ -15,6 +17,8 @@ import pytest
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+import tfgen  # noqa: E402, F401  (after the threads, before any test module imports TensorFlow)
 
 
 @pytest.fixture(autouse=True)
