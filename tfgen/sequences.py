@@ -183,12 +183,12 @@ def mask_from_lengths(lengths: np.ndarray, steps: int) -> np.ndarray:
 def dataset(frames: np.ndarray, lengths: np.ndarray, batch_size: int = 32, shuffle: bool = False,
             seed: int | None = None, buckets: Sequence[int] | None = None,
             trim: bool = True) -> tf.data.Dataset:
-    """``tf.data.Dataset`` of ``{"frames", "mask"}`` batches, each trimmed to its longest sequence.
+    """``tf.data.Dataset`` of ``{"frames", "mask"}`` batches, each cut to its longest sequence.
 
     ``buckets`` (e.g. ``(48, 64, 96)``): batch sequences of similar length together (length
     boundaries), so a recurrent model runs fewer padded steps; the last batch of each bucket
     may be smaller. Padding never changes a bound, since padded steps are masked.
-    ``trim=False`` keeps every batch at the ``T`` steps of ``frames`` and merges the buckets'
+    ``trim=False`` instead keeps every batch at the ``T`` steps of ``frames`` and merges the buckets'
     partly filled batches, so every batch but the last holds ``batch_size`` sequences: two
     shapes, which XLA compiles once each (the VRNN's loop still stops at a batch's longest
     sequence).

@@ -190,11 +190,11 @@ class VRNN(LatentVariableModel):
                 n_resampled = n_resampled + tf.cast(resampled, n_resampled.dtype)
             return h, cell, log_w, log_p_hat, acc_px, acc_pz, acc_qz, n_resampled
 
-        trip = tf.cast(tf.reduce_max(tf.reduce_sum(mask, axis=1)), "int32")  # later steps are all padding
+        lengths = tf.reduce_sum(mask, axis=1)
+        trip = tf.cast(tf.reduce_max(lengths), "int32")  # later steps are all padding
         _, _, log_w, log_p_hat, acc_px, acc_pz, acc_qz, n_resampled = _fold(step, init, time_major, trip)
         parts = LogWeights(acc_px + acc_pz - acc_qz, acc_px, {"z": acc_pz}, {"z": acc_qz})
-        return FilterResult(log_p_hat + smc.log_mean_exp(log_w), parts, n_resampled,
-                            tf.reduce_sum(mask, axis=1))
+        return FilterResult(log_p_hat + smc.log_mean_exp(log_w), parts, n_resampled, lengths)
 
     def log_weights(self, x: dict | tf.Tensor, k: int, estimator: str = "total", seed: SeedLike = None,
                     training: bool = False) -> LogWeights:
